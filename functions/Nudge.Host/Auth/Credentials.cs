@@ -1,0 +1,68 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using Nudge.Host.Hosting;
+
+namespace Nudge.Host.Auth;
+
+/// <summary>The API credentials in force. Secrets are never logged; generated ones are printed once, when made.</summary>
+public sealed record Credentials(string SiteId, string ApiKey, string SegmentWriteKey, string AdminKey)
+{
+    public const string FileName = "credentials.json";
+
+    private static readonly JsonSerializerOptions FileJson = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+
+    /// <summary>
+    /// Takes configured values, fills the rest from {dataDir}/credentials.json, and generates any still missing
+    /// (saving them with owner-only permissions). <paramref name="generated"/> is true when something new was made.
+    /// </summary>
+    public static Credentials LoadOrCreate(AuthOptions configured, string dataDir, out bool generated)
+    {
+        var path = Path.Combine(dataDir, FileName);
+        Credentials? stored = null;
+        if (File.Exists(path))
+        {
+            stored = JsonSerializer.Deserialize<Credentials>(File.ReadAllText(path), FileJson)
+                ?? throw new InvalidOperationException($"{path} is empty");
+        }
+
+        var made = false;
+        string Pick(string? fromConfig, string? fromFile, int bytes)
+        {
+            if (!string.IsNullOrEmpty(fromConfig))
+            {
+                return fromConfig;
+            }
+
+            if (!string.IsNullOrEmpty(fromFile))
+            {
+                return fromFile;
+            }
+
+            made = true;
+            return Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(bytes));
+        }
+
+        var result = new Credentials(
+            Pick(configured.SiteId, stored?.SiteId, 10),
+            Pick(configured.ApiKey, stored?.ApiKey, 20),
+            Pick(configured.SegmentWriteKey, stored?.SegmentWriteKey, 20),
+            Pick(configured.AdminKey, stored?.AdminKey, 24));
+        generated = made;
+        if (generated)
+        {
+            // Only what Nudge made (or found) goes to the file; configured secrets stay where they were configured.
+            static string Keep(string? configured, string value) => string.IsNullOrEmpty(configured) ? value : "";
+            var file = new Credentials(Keep(configured.SiteId, result.SiteId), Keep(configured.ApiKey, result.ApiKey),
+                Keep(configured.SegmentWriteKey, result.SegmentWriteKey), Keep(configured.AdminKey, result.AdminKey));
+            File.WriteAllText(path, JsonSerializer.Serialize(file, FileJson));
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            }
+        }
+
+        return result;
+    }
+
+    public override string ToString() => $"Credentials(site {SiteId}, secrets hidden)";
+}

@@ -1,0 +1,53 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Nudge.Host.Hosting;
+
+/// <summary>Settings under the "Nudge" configuration section (appsettings, environment Nudge__*, or --Nudge:*).</summary>
+public sealed class NudgeOptions
+{
+    public const string Section = "Nudge";
+
+    /// <summary>Folder for the SQLite files and generated credentials. Default: ./nudge-data (relative to the working directory).</summary>
+    [Required]
+    public string DataDir { get; set; } = "nudge-data";
+
+    /// <summary>Region used to read phone numbers written without a country code (ISO 3166 alpha-2). Default: US.</summary>
+    [Required]
+    [RegularExpression("^[A-Z]{2}$")]
+    public string DefaultPhoneRegion { get; set; } = "US";
+
+    public AuthOptions Auth { get; set; } = new();
+
+    public WorkerOptions Workers { get; set; } = new();
+}
+
+/// <summary>API credentials. Any left empty is generated on first run and kept in {DataDir}/credentials.json.</summary>
+public sealed class AuthOptions
+{
+    /// <summary>Track API user name (Customer.io site id).</summary>
+    public string? SiteId { get; set; }
+
+    /// <summary>Track API password (Customer.io tracking API key).</summary>
+    public string? ApiKey { get; set; }
+
+    /// <summary>Segment write key (Basic user name, or "writeKey" in the body).</summary>
+    public string? SegmentWriteKey { get; set; }
+
+    /// <summary>Bearer token for the admin API.</summary>
+    public string? AdminKey { get; set; }
+}
+
+/// <summary>Embedded pipeline workers.</summary>
+public sealed class WorkerOptions
+{
+    /// <summary>Run the queue workers in this process. Default: true (false leaves accepted work queued).</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Most queue messages processed in one store transaction: 256.</summary>
+    [Range(1, 4096)]
+    public int BatchSize { get; set; } = 256;
+
+    /// <summary>How long a received message stays hidden before another worker may take it: 300 s.</summary>
+    [Range(5, 3600)]
+    public int LeaseSeconds { get; set; } = 300;
+}

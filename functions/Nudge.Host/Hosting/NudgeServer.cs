@@ -1,0 +1,115 @@
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Options;
+using Nudge.Core.Ingest;
+using Nudge.Core.Queues;
+using Nudge.Core.Storage;
+using Nudge.Core.Text;
+using Nudge.Host.Admin;
+using Nudge.Host.Auth;
+using Nudge.Host.Ingest;
+using Nudge.Host.Workers;
+using Nudge.Pipeline;
+using Nudge.Sqlite.Queue;
+using Nudge.Sqlite.Store;
+
+namespace Nudge.Host.Hosting;
+
+/// <summary>Builds the embedded server: HTTP APIs, SQLite store and queues, and the pipeline workers in one process.</summary>
+public static class NudgeServer
+{
+    /// <summary>Where the embedded server listens unless --urls or ASPNETCORE_URLS says otherwise.</summary>
+    public const string DefaultUrl = "http://127.0.0.1:7071";
+
+    /// <summary>Largest request Kestrel accepts at all; each API enforces its own lower limit: 2 MiB.</summary>
+    private const int MaxRequestBytes = 2 * 1024 * 1024;
+
+    public static async Task<WebApplication> BuildAsync(string[] args, TimeProvider? time = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(args);
+        if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
+        {
+            builder.WebHost.UseUrls(DefaultUrl);
+        }
+
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Limits.MaxRequestBodySize = MaxRequestBytes;
+        });
+
+        builder.Services.AddOptions<NudgeOptions>().Bind(builder.Configuration.GetSection(NudgeOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        var options = builder.Configuration.GetSection(NudgeOptions.Section).Get<NudgeOptions>() ?? new NudgeOptions();
+        var dataDir = Path.GetFullPath(options.DataDir);
+        Directory.CreateDirectory(dataDir);
+
+        var credentials = Credentials.LoadOrCreate(options.Auth, dataDir, out var generated);
+        time ??= TimeProvider.System;
+        var store = await SqliteStore.OpenAsync(Path.Combine(dataDir, "nudge.db"));
+        var queue = await SqliteWorkQueue.OpenAsync(Path.Combine(dataDir, "queue.db"), time);
+
+        var limits = new IngestLimits();
+        var validator = new IngestValidator(limits, new PhoneNormalizer(options.DefaultPhoneRegion));
+        builder.Services.AddSingleton(time);
+        builder.Services.AddSingleton(credentials);
+        builder.Services.AddSingleton(limits);
+        builder.Services.AddSingleton(new TrackApiParser(validator));
+        builder.Services.AddSingleton(new SegmentParser(validator));
+        builder.Services.AddSingleton<IStore>(store);
+        builder.Services.AddSingleton<IWorkQueue>(queue);
+        builder.Services.AddSingleton(queue);
+        builder.Services.AddSingleton<IngestWriter>();
+        builder.Services.AddSingleton(new EventProcessor(limits));
+        if (options.Workers.Enabled)
+        {
+            builder.Services.AddHostedService<EventWorker>();
+        }
+
+        var app = builder.Build();
+        app.MapGet("/health", () => Results.Json(new { status = "ok" }));
+        app.MapTrackApi();
+        app.MapSegmentApi();
+        app.MapAdminApi();
+
+        app.Lifetime.ApplicationStarted.Register(() => Announce(app, dataDir, credentials, generated));
+        app.Lifetime.ApplicationStopped.Register(() =>
+        {
+            queue.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            store.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        });
+        return app;
+    }
+
+    /// <summary>The address the server bound (useful with port 0).</summary>
+    public static Uri BaseAddress(WebApplication app) =>
+        new(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+
+    private static void Announce(WebApplication app, string dataDir, Credentials c, bool generated)
+    {
+        var url = BaseAddress(app).ToString().TrimEnd('/');
+        var o = app.Services.GetRequiredService<IOptions<NudgeOptions>>().Value;
+        var lines = new List<string>
+        {
+            $"Nudge is listening on {url} (data in {dataDir}; workers {(o.Workers.Enabled ? "on" : "off")})",
+            $"  Track API (Customer.io):  {url}/api/v1/...   HTTP Basic  site id : API key",
+            $"  Segment API:              {url}/v1/...       HTTP Basic  write key as user name (or writeKey in the body)",
+            $"  Admin API:                {url}/admin/v1/... Authorization: Bearer <admin key>",
+        };
+        if (generated)
+        {
+            lines.Add($"  New credentials were generated and saved to {Path.Combine(dataDir, Credentials.FileName)} (shown only this once):");
+            lines.Add($"    site id          {c.SiteId}");
+            lines.Add($"    API key          {c.ApiKey}");
+            lines.Add($"    Segment writeKey {c.SegmentWriteKey}");
+            lines.Add($"    admin key        {c.AdminKey}");
+        }
+        else
+        {
+            lines.Add($"  Credentials: from configuration (Nudge:Auth:*) or {Path.Combine(dataDir, Credentials.FileName)}; site id {c.SiteId}");
+        }
+
+        // Written to the console, not the log: the one-time secrets must not reach log sinks.
+        Console.Out.WriteLine(string.Join(Environment.NewLine, lines));
+        Console.Out.Flush();
+    }
+}

@@ -1,0 +1,86 @@
+using System.Text.Json.Nodes;
+using Nudge.Core.Ingest;
+using Nudge.Host.Auth;
+
+namespace Nudge.Host.Ingest;
+
+/// <summary>
+/// Customer.io Track API v1 at /api/v1: same paths, bodies, Basic site_id:api_key auth and responses
+/// (200 <c>{}</c>; 400 <c>{"meta":{"errors":[...]}}</c>; 401; 413 for a body over the limit).
+/// </summary>
+public static class TrackApi
+{
+    public static IEndpointRouteBuilder MapTrackApi(this IEndpointRouteBuilder app)
+    {
+        var g = app.MapGroup("/api/v1").AddEndpointFilter(async (ctx, next) =>
+        {
+            var creds = ctx.HttpContext.RequestServices.GetRequiredService<Credentials>();
+            return ApiAuth.IsTrackApi(ctx.HttpContext.Request, creds)
+                ? await next(ctx)
+                : Unauthorized(ctx.HttpContext);
+        });
+
+        g.MapPut("/customers/{id}", (HttpContext c, string id) =>
+            Accept(c, (p, body, now) => p.Identify(PathValue(id), body!, now)));
+        g.MapDelete("/customers/{id}", (HttpContext c, string id) =>
+            Accept(c, (p, _, now) => p.Delete(PathValue(id), now), readBody: false));
+        g.MapPost("/customers/{id}/events", (HttpContext c, string id) =>
+            Accept(c, (p, body, now) => p.CustomerEvent(PathValue(id), body!, now)));
+        g.MapPost("/events", (Delegate)((HttpContext c) =>
+            Accept(c, (p, body, now) => p.AnonymousEvent(body!, now))));
+        g.MapPut("/customers/{id}/devices", (HttpContext c, string id) =>
+            Accept(c, (p, body, now) => p.UpsertDevice(PathValue(id), body!, now)));
+        g.MapDelete("/customers/{id}/devices/{token}", (HttpContext c, string id, string token) =>
+            Accept(c, (p, _, now) => p.DeleteDevice(PathValue(id), PathValue(token), now), readBody: false));
+        g.MapPost("/customers/{id}/suppress", (HttpContext c, string id) =>
+            Accept(c, (p, _, now) => p.Suppress(PathValue(id), now), readBody: false));
+        g.MapPost("/customers/{id}/unsuppress", (HttpContext c, string id) =>
+            Accept(c, (p, _, now) => p.Unsuppress(PathValue(id), now), readBody: false));
+        g.MapPost("/merge_customers", (Delegate)((HttpContext c) =>
+            Accept(c, (p, body, now) => p.Merge(body!, now))));
+        return app;
+    }
+
+    private static async Task<IResult> Accept(HttpContext c, Func<TrackApiParser, JsonObject?, DateTimeOffset, IngestOp> parse, bool readBody = true)
+    {
+        var parser = c.RequestServices.GetRequiredService<TrackApiParser>();
+        var limits = c.RequestServices.GetRequiredService<IngestLimits>();
+        var now = c.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow();
+        IngestOp op;
+        try
+        {
+            JsonObject? body = null;
+            if (readBody)
+            {
+                var bytes = await RequestBody.ReadAsync(c.Request, limits.MaxTrackBodyBytes, c.RequestAborted);
+                if (bytes is null)
+                {
+                    return Errors(StatusCodes.Status413PayloadTooLarge, $"request body is over the limit of {limits.MaxTrackBodyBytes} bytes");
+                }
+
+                body = JsonFields.ParseObject(bytes, "request body");
+            }
+
+            op = parse(parser, body, now);
+        }
+        catch (ValidationException e)
+        {
+            return Errors(StatusCodes.Status400BadRequest, [.. e.Errors.Select(x => x.ToString())]);
+        }
+
+        await c.RequestServices.GetRequiredService<IngestWriter>().WriteAsync([op], c.RequestAborted);
+        return Results.Json(new JsonObject());
+    }
+
+    /// <summary>ASP.NET decodes every escape in a route value except %2F; ids may hold a slash.</summary>
+    private static string PathValue(string v) => v.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
+
+    private static IResult Errors(int status, params string[] errors) =>
+        Results.Json(new { meta = new { errors } }, statusCode: status);
+
+    private static IResult Unauthorized(HttpContext c)
+    {
+        c.Response.Headers.WWWAuthenticate = "Basic realm=\"track\"";
+        return Results.Json(new { meta = new { error = "Unauthorized request: use HTTP Basic auth with your site id and API key" } }, statusCode: 401);
+    }
+}

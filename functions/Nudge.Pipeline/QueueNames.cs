@@ -1,0 +1,9 @@
+namespace Nudge.Pipeline;
+
+/// <summary>The pipeline's queues (DESIGN.md): one per stage input.</summary>
+public static class QueueNames
+{
+    public const string Events = "events";
+    public const string Steps = "steps";
+    public const string Sends = "sends";
+}

@@ -1,0 +1,48 @@
+using Microsoft.Data.Sqlite;
+
+namespace Nudge.Sqlite;
+
+/// <summary>Opens SQLite connections with the settings every Nudge database uses: WAL, full sync, a busy timeout.</summary>
+public static class SqliteDb
+{
+    /// <summary>How long a writer waits for another writer before failing: 10 s.</summary>
+    public const int BusyTimeoutMs = 10_000;
+
+    public static string ConnectionString(string path) => new SqliteConnectionStringBuilder
+    {
+        DataSource = path,
+        Mode = SqliteOpenMode.ReadWriteCreate,
+        Cache = SqliteCacheMode.Private,
+        Pooling = true,
+        DefaultTimeout = BusyTimeoutMs / 1000,
+    }.ToString();
+
+    public static async Task<SqliteConnection> OpenAsync(string connectionString, CancellationToken ct = default)
+    {
+        var c = new SqliteConnection(connectionString);
+        await c.OpenAsync(ct);
+        // synchronous=FULL: a commit is on disk before it returns, so an acknowledged write survives a crash.
+        await ExecAsync(c, $"PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout={BusyTimeoutMs}; PRAGMA foreign_keys=ON;", ct);
+        return c;
+    }
+
+    public static async Task ExecAsync(SqliteConnection c, string sql, CancellationToken ct = default)
+    {
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    public static SqliteCommand Command(SqliteConnection c, string sql, SqliteTransaction? tx, params (string Name, object? Value)[] args)
+    {
+        var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.Transaction = tx;
+        foreach (var (name, value) in args)
+        {
+            cmd.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
+
+        return cmd;
+    }
+}

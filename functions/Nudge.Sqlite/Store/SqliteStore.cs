@@ -1,0 +1,352 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.Data.Sqlite;
+using Nudge.Core.Profiles;
+using Nudge.Core.Storage;
+
+namespace Nudge.Sqlite.Store;
+
+/// <summary>
+/// The embedded profile store: one SQLite file. Sessions are serialised (one writer at a time) and atomic;
+/// reads use pooled connections and never block the writer (WAL).
+/// </summary>
+public sealed class SqliteStore : IStore, IAsyncDisposable
+{
+    private const string Schema = """
+        CREATE TABLE IF NOT EXISTS profiles(
+          key TEXT PRIMARY KEY, version INTEGER NOT NULL, doc TEXT NOT NULL, updated_at INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS identifiers(
+          kind TEXT NOT NULL, value TEXT NOT NULL, profile_key TEXT NOT NULL, PRIMARY KEY(kind, value)) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS identifiers_profile ON identifiers(profile_key);
+        CREATE TABLE IF NOT EXISTS devices(
+          token TEXT PRIMARY KEY, profile_key TEXT NOT NULL, device_id TEXT, doc TEXT NOT NULL);
+        CREATE INDEX IF NOT EXISTS devices_profile ON devices(profile_key);
+        CREATE INDEX IF NOT EXISTS devices_physical ON devices(device_id) WHERE device_id IS NOT NULL;
+        CREATE TABLE IF NOT EXISTS events(
+          seq INTEGER PRIMARY KEY AUTOINCREMENT, profile_key TEXT, event_id TEXT NOT NULL, name TEXT NOT NULL,
+          type TEXT NOT NULL, ts INTEGER NOT NULL, received_at INTEGER NOT NULL, source TEXT NOT NULL, data TEXT NOT NULL);
+        CREATE INDEX IF NOT EXISTS events_profile_ts ON events(profile_key, ts);
+        CREATE TABLE IF NOT EXISTS processed(key TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;
+        """;
+
+    private readonly string _cs;
+    private readonly SemaphoreSlim _writer = new(1, 1);
+    private SqliteConnection? _writeConnection;
+
+    private SqliteStore(string path) => _cs = SqliteDb.ConnectionString(path);
+
+    public string Path => new SqliteConnectionStringBuilder(_cs).DataSource;
+
+    /// <summary>Opens (and creates, if needed) the store at <paramref name="path"/>.</summary>
+    public static async Task<SqliteStore> OpenAsync(string path, CancellationToken ct = default)
+    {
+        var store = new SqliteStore(path);
+        store._writeConnection = await SqliteDb.OpenAsync(store._cs, ct);
+        await SqliteDb.ExecAsync(store._writeConnection, Schema, ct);
+        return store;
+    }
+
+    public async Task<IStoreSession> OpenSessionAsync(CancellationToken ct = default)
+    {
+        await _writer.WaitAsync(ct);
+        try
+        {
+            var tx = (SqliteTransaction)await _writeConnection!.BeginTransactionAsync(ct);
+            return new Session(this, _writeConnection, tx);
+        }
+        catch
+        {
+            _writer.Release();
+            throw;
+        }
+    }
+
+    public Task<string?> ResolveAsync(Identifier identifier, CancellationToken ct = default) =>
+        ReadAsync(c => Queries.ResolveAsync(c, null, identifier), ct);
+
+    public Task<Profile?> GetProfileAsync(string key, CancellationToken ct = default) =>
+        ReadAsync(c => Queries.GetProfileAsync(c, null, key), ct);
+
+    public Task<IReadOnlyList<Device>> GetDevicesAsync(string profileKey, CancellationToken ct = default) =>
+        ReadAsync(c => Queries.DevicesAsync(c, null, "profile_key = $v", profileKey), ct);
+
+    public Task<Device?> GetDeviceAsync(string token, CancellationToken ct = default) =>
+        ReadAsync(async c => (await Queries.DevicesAsync(c, null, "token = $v", token)) is [var d, ..] ? d : null, ct);
+
+    public Task<IReadOnlyList<StoredEvent>> GetRecentEventsAsync(string profileKey, int limit, CancellationToken ct = default) =>
+        ReadAsync(c => Queries.EventsAsync(c, "profile_key = $k", profileKey, limit), ct);
+
+    public Task<IReadOnlyList<StoredEvent>> GetUnattachedEventsAsync(int limit, CancellationToken ct = default) =>
+        ReadAsync(c => Queries.EventsAsync(c, "profile_key IS NULL AND $k IS NULL", null, limit), ct);
+
+    public Task<StoreCounts> CountAsync(CancellationToken ct = default) => ReadAsync(async c =>
+    {
+        await using var cmd = SqliteDb.Command(c, """
+            SELECT (SELECT COUNT(*) FROM profiles), (SELECT COUNT(*) FROM devices),
+                   (SELECT COUNT(*) FROM events), (SELECT COUNT(*) FROM processed)
+            """, null);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        await r.ReadAsync(ct);
+        return new StoreCounts(r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3));
+    }, ct);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _writer.WaitAsync();
+        if (_writeConnection is not null)
+        {
+            await _writeConnection.DisposeAsync();
+            _writeConnection = null;
+        }
+
+        _writer.Dispose();
+    }
+
+    private async Task<T> ReadAsync<T>(Func<SqliteConnection, Task<T>> read, CancellationToken ct)
+    {
+        await using var c = new SqliteConnection(_cs);
+        await c.OpenAsync(ct);
+        return await read(c);
+    }
+
+    private sealed class Session(SqliteStore store, SqliteConnection c, SqliteTransaction tx) : IStoreSession
+    {
+        private bool _done;
+
+        public async Task<bool> TryMarkProcessedAsync(string key, DateTimeOffset at)
+        {
+            await using var cmd = SqliteDb.Command(c, "INSERT OR IGNORE INTO processed(key, at) VALUES($k, $a)", tx,
+                ("$k", key), ("$a", at.ToUnixTimeMilliseconds()));
+            return await cmd.ExecuteNonQueryAsync() == 1;
+        }
+
+        public Task<string?> ResolveAsync(Identifier identifier) => Queries.ResolveAsync(c, tx, identifier);
+
+        public Task<Profile?> GetProfileAsync(string key) => Queries.GetProfileAsync(c, tx, key);
+
+        public async Task PutProfileAsync(Profile p)
+        {
+            var doc = JsonSerializer.Serialize(p, StoreJson.Options);
+            var now = p.UpdatedAt.ToUnixTimeMilliseconds();
+            await using (var cmd = p.Version == 0
+                ? SqliteDb.Command(c, "INSERT OR IGNORE INTO profiles(key, version, doc, updated_at) VALUES($k, 1, $d, $u)", tx,
+                    ("$k", p.Key), ("$d", doc), ("$u", now))
+                : SqliteDb.Command(c, "UPDATE profiles SET version = version + 1, doc = $d, updated_at = $u WHERE key = $k AND version = $v", tx,
+                    ("$k", p.Key), ("$d", doc), ("$u", now), ("$v", p.Version)))
+            {
+                if (await cmd.ExecuteNonQueryAsync() != 1)
+                {
+                    throw new ConcurrencyException($"profile {p.Key} changed since version {p.Version} was read");
+                }
+            }
+
+            await using (var del = SqliteDb.Command(c, "DELETE FROM identifiers WHERE profile_key = $k", tx, ("$k", p.Key)))
+            {
+                await del.ExecuteNonQueryAsync();
+            }
+
+            foreach (var (kind, value) in Queries.IdentifiersOf(p))
+            {
+                await using var ins = SqliteDb.Command(c, "INSERT INTO identifiers(kind, value, profile_key) VALUES($t, $v, $k) ON CONFLICT DO NOTHING", tx,
+                    ("$t", kind), ("$v", value), ("$k", p.Key));
+                if (await ins.ExecuteNonQueryAsync() == 0 && !kind.StartsWith("alias_", StringComparison.Ordinal))
+                {
+                    throw new ConcurrencyException($"{kind} '{value}' belongs to another profile");
+                }
+            }
+
+            p.Version++;
+        }
+
+        public async Task DeleteProfileAsync(string key)
+        {
+            foreach (var sql in new[]
+            {
+                "DELETE FROM identifiers WHERE profile_key = $k", "DELETE FROM devices WHERE profile_key = $k",
+                "DELETE FROM events WHERE profile_key = $k", "DELETE FROM profiles WHERE key = $k",
+            })
+            {
+                await using var cmd = SqliteDb.Command(c, sql, tx, ("$k", key));
+                await cmd.ExecuteNonQueryAsync();
+            }
+        }
+
+        public async Task AppendEventAsync(StoredEvent e)
+        {
+            await using var cmd = SqliteDb.Command(c, """
+                INSERT INTO events(profile_key, event_id, name, type, ts, received_at, source, data)
+                VALUES($p, $i, $n, $t, $ts, $r, $s, $d)
+                """, tx, ("$p", e.ProfileKey), ("$i", e.EventId), ("$n", e.Name), ("$t", e.Type),
+                ("$ts", e.Timestamp.ToUnixTimeMilliseconds()), ("$r", e.ReceivedAt.ToUnixTimeMilliseconds()),
+                ("$s", e.Source), ("$d", e.Data.ToJsonString()));
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        public async Task MoveEventsAsync(string fromKey, string toKey)
+        {
+            await using var cmd = SqliteDb.Command(c, "UPDATE events SET profile_key = $t WHERE profile_key = $f", tx, ("$f", fromKey), ("$t", toKey));
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        public async Task<Device?> GetDeviceAsync(string token) =>
+            await Queries.DevicesAsync(c, tx, "token = $v", token) is [var d, ..] ? d : null;
+
+        public Task<IReadOnlyList<Device>> GetDevicesAsync(string profileKey) =>
+            Queries.DevicesAsync(c, tx, "profile_key = $v", profileKey);
+
+        public Task<IReadOnlyList<Device>> FindDevicesByPhysicalIdAsync(string deviceId) =>
+            Queries.DevicesAsync(c, tx, "device_id = $v", deviceId);
+
+        public async Task PutDeviceAsync(Device d)
+        {
+            await using var cmd = SqliteDb.Command(c, """
+                INSERT INTO devices(token, profile_key, device_id, doc) VALUES($t, $p, $i, $d)
+                ON CONFLICT(token) DO UPDATE SET profile_key = excluded.profile_key, device_id = excluded.device_id, doc = excluded.doc
+                """, tx, ("$t", d.Token), ("$p", d.ProfileKey), ("$i", d.DeviceId), ("$d", JsonSerializer.Serialize(d, StoreJson.Options)));
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        public async Task DeleteDeviceAsync(string token)
+        {
+            await using var cmd = SqliteDb.Command(c, "DELETE FROM devices WHERE token = $t", tx, ("$t", token));
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        public async Task CommitAsync()
+        {
+            await tx.CommitAsync();
+            _done = true;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            try
+            {
+                if (!_done)
+                {
+                    await tx.RollbackAsync();
+                }
+
+                await tx.DisposeAsync();
+            }
+            finally
+            {
+                store._writer.Release();
+            }
+        }
+    }
+
+    private static class Queries
+    {
+        public static IEnumerable<(string Kind, string Value)> IdentifiersOf(Profile p)
+        {
+            if (p.Id is not null)
+            {
+                yield return ("id", p.Id);
+            }
+
+            if (p.Email is not null)
+            {
+                yield return ("email", p.Email);
+            }
+
+            foreach (var a in p.AnonymousIds)
+            {
+                yield return ("anon", a);
+            }
+
+            foreach (var a in p.AliasIds)
+            {
+                yield return ("alias_id", a);
+            }
+
+            foreach (var a in p.AliasEmails)
+            {
+                yield return ("alias_email", a);
+            }
+
+            foreach (var k in p.MergedFrom)
+            {
+                yield return ("alias_cio", k);
+            }
+        }
+
+        public static async Task<string?> ResolveAsync(SqliteConnection c, SqliteTransaction? tx, Identifier id)
+        {
+            string[] kinds = id.Kind switch
+            {
+                IdentifierKind.Id => ["id", "alias_id"],
+                IdentifierKind.Email => ["email", "alias_email"],
+                IdentifierKind.AnonymousId => ["anon"],
+                IdentifierKind.IdOrAnonymousId => ["id", "anon", "alias_id"],
+                IdentifierKind.CioId => ["alias_cio"],
+                _ => [],
+            };
+            if (id.Kind == IdentifierKind.CioId)
+            {
+                await using var direct = SqliteDb.Command(c, "SELECT key FROM profiles WHERE key = $v", tx, ("$v", id.Value));
+                if (await direct.ExecuteScalarAsync() is string k)
+                {
+                    return k;
+                }
+            }
+
+            foreach (var kind in kinds)
+            {
+                await using var cmd = SqliteDb.Command(c, "SELECT profile_key FROM identifiers WHERE kind = $t AND value = $v", tx,
+                    ("$t", kind), ("$v", id.Value));
+                if (await cmd.ExecuteScalarAsync() is string key)
+                {
+                    return key;
+                }
+            }
+
+            return null;
+        }
+
+        public static async Task<Profile?> GetProfileAsync(SqliteConnection c, SqliteTransaction? tx, string key)
+        {
+            await using var cmd = SqliteDb.Command(c, "SELECT doc, version FROM profiles WHERE key = $k", tx, ("$k", key));
+            await using var r = await cmd.ExecuteReaderAsync();
+            if (!await r.ReadAsync())
+            {
+                return null;
+            }
+
+            var p = JsonSerializer.Deserialize<Profile>(r.GetString(0), StoreJson.Options)!;
+            p.Version = r.GetInt64(1);
+            return p;
+        }
+
+        public static async Task<IReadOnlyList<Device>> DevicesAsync(SqliteConnection c, SqliteTransaction? tx, string where, string value)
+        {
+            await using var cmd = SqliteDb.Command(c, $"SELECT doc FROM devices WHERE {where} ORDER BY token", tx, ("$v", value));
+            await using var r = await cmd.ExecuteReaderAsync();
+            var list = new List<Device>();
+            while (await r.ReadAsync())
+            {
+                list.Add(JsonSerializer.Deserialize<Device>(r.GetString(0), StoreJson.Options)!);
+            }
+
+            return list;
+        }
+
+        public static async Task<IReadOnlyList<StoredEvent>> EventsAsync(SqliteConnection c, string where, string? key, int limit)
+        {
+            await using var cmd = SqliteDb.Command(c, $"""
+                SELECT event_id, profile_key, name, type, ts, received_at, source, data FROM events
+                WHERE {where} ORDER BY ts DESC, seq DESC LIMIT $n
+                """, null, ("$k", key), ("$n", limit));
+            await using var r = await cmd.ExecuteReaderAsync();
+            var list = new List<StoredEvent>();
+            while (await r.ReadAsync())
+            {
+                list.Add(new StoredEvent(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1), r.GetString(2), r.GetString(3),
+                    DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(4)), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(5)),
+                    r.GetString(6), JsonNode.Parse(r.GetString(7))!.AsObject()));
+            }
+
+            return list;
+        }
+    }
+}
