@@ -42,6 +42,7 @@ public static class NudgeServer
         var options = builder.Configuration.GetSection(NudgeOptions.Section).Get<NudgeOptions>() ?? new NudgeOptions();
         var dataDir = Path.GetFullPath(options.DataDir);
         Directory.CreateDirectory(dataDir);
+        var dataLock = LockDataDir(dataDir);
 
         var credentials = Credentials.LoadOrCreate(options.Auth, dataDir, out var generated);
         time ??= TimeProvider.System;
@@ -76,8 +77,26 @@ public static class NudgeServer
         {
             queue.DisposeAsync().AsTask().GetAwaiter().GetResult();
             store.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            dataLock.Dispose();
         });
         return app;
+    }
+
+    /// <summary>
+    /// One process owns a data folder: the embedded queue releases a dead process's leases at start-up, which is only
+    /// safe when no other live process holds them. The OS drops the lock when the process dies, even by kill -9.
+    /// </summary>
+    private static FileStream LockDataDir(string dataDir)
+    {
+        var path = Path.Combine(dataDir, "nudge.lock");
+        try
+        {
+            return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException e)
+        {
+            throw new InvalidOperationException($"Another Nudge process is using the data folder {dataDir} ({e.Message}). Stop it or set Nudge:DataDir to another folder.", e);
+        }
     }
 
     /// <summary>The address the server bound (useful with port 0).</summary>

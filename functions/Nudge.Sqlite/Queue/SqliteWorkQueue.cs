@@ -45,11 +45,22 @@ public sealed class SqliteWorkQueue : IWorkQueue, IAsyncDisposable
     /// <summary>Deliveries before a message is dead-lettered (Azure Storage queues' maxDequeueCount default): 5.</summary>
     public int MaxDeliveries { get; }
 
+    /// <summary>
+    /// Opens (and creates, if needed) the queue file. The file belongs to one process: leases held by an earlier
+    /// process (one that crashed mid-batch) are released at once, so its work resumes now instead of after the lease.
+    /// </summary>
     public static async Task<SqliteWorkQueue> OpenAsync(string path, TimeProvider time, int maxDeliveries = 5, CancellationToken ct = default)
     {
         var q = new SqliteWorkQueue(path, time, maxDeliveries);
         q._appendConnection = await SqliteDb.OpenAsync(q._cs, ct);
         await SqliteDb.ExecAsync(q._appendConnection, Schema, ct);
+        await using (var release = SqliteDb.Command(q._appendConnection,
+            "UPDATE messages SET visible_at = $now, lease = NULL WHERE lease IS NOT NULL AND visible_at > $now", null,
+            ("$now", time.GetUtcNow().ToUnixTimeMilliseconds())))
+        {
+            await release.ExecuteNonQueryAsync(ct);
+        }
+
         q._opsConnection = await SqliteDb.OpenAsync(q._cs, ct);
         q._appendLoop = Task.Run(q.AppendLoopAsync, CancellationToken.None);
         return q;

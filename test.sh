@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every check and test Nudge has: build with warnings as errors, format check, and all test projects.
+# Needs the .NET 10 SDK and Node.js/npm (for the official client compatibility tests); nothing else.
+set -euo pipefail
+cd "$(dirname "$0")"
+export COSMOS_DISABLE_IMDS_ACCESS=true DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+if [ ! -d tests/clients/node_modules ]; then
+  (cd tests/clients && npm ci --no-audit --no-fund)
+fi
+
+dotnet build Serverless.sln -warnaserror -nologo -v quiet
+dotnet format Serverless.sln --verify-no-changes --no-restore
+
+log=$(mktemp)
+set +e
+dotnet test Serverless.sln --no-build -nologo 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole run, summed over the test assemblies.
+awk '/(Passed|Failed)!/ { for (i = 1; i <= NF; i++) { if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1); if ($i == "Skipped:") s += $(i+1) } }
+     END { gsub(",", "", f); printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+rm -f "$log"
+exit "$status"

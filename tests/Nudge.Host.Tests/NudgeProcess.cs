@@ -1,0 +1,106 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.RegularExpressions;
+
+namespace Nudge.Host.Tests;
+
+/// <summary>Nudge.Host as a real child process (dotnet Nudge.Host.dll), so tests can kill -9 it.</summary>
+public sealed partial class NudgeProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+    private readonly TaskCompletionSource<Uri> _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private NudgeProcess(Process process) => _process = process;
+
+    public Uri BaseAddress { get; private set; } = null!;
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    public bool HasExited => _process.HasExited;
+
+    public static Task<NudgeProcess> StartAsync(string dataDir, params string[] extraArgs) =>
+        StartAsync(dataDir, extraArgs, TimeSpan.FromSeconds(60));
+
+    public static async Task<NudgeProcess> StartAsync(string dataDir, string[] extraArgs, TimeSpan timeout)
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "Nudge.Host.dll");
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = dataDir,
+        };
+        foreach (var a in new[] { dll, "--urls=http://127.0.0.1:0", $"--Nudge:DataDir={dataDir}" }.Concat(extraArgs))
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        psi.Environment["DOTNET_NOLOGO"] = "1";
+        var p = new NudgeProcess(Process.Start(psi)!);
+        p._process.OutputDataReceived += (_, e) => p.OnLine(e.Data);
+        p._process.ErrorDataReceived += (_, e) => p.OnLine(e.Data);
+        p._process.BeginOutputReadLine();
+        p._process.BeginErrorReadLine();
+        var exited = p._process.WaitForExitAsync();
+        var ready = await Task.WhenAny(p._listening.Task, exited, Task.Delay(timeout));
+        if (ready != p._listening.Task)
+        {
+            await p.DisposeAsync();
+            await exited.WaitAsync(TimeSpan.FromSeconds(5)).ContinueWith(_ => { }, TaskScheduler.Default);
+            throw new TimeoutException("Nudge.Host did not start: " + p.Output);
+        }
+
+        p.BaseAddress = await p._listening.Task;
+        return p;
+    }
+
+    /// <summary>SIGKILL: no shutdown hooks, no flushing; only what was durable survives.</summary>
+    public async Task KillHardAsync()
+    {
+        _process.Kill(entireProcessTree: true);
+        await _process.WaitForExitAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+    }
+
+    private void OnLine(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.AppendLine(line);
+        }
+
+        if (Listening().Match(line) is { Success: true } m)
+        {
+            _listening.TrySetResult(new Uri(m.Groups[1].Value));
+        }
+    }
+
+    [GeneratedRegex(@"Nudge is listening on (http://\S+)")]
+    private static partial Regex Listening();
+}
