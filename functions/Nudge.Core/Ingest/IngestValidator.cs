@@ -118,7 +118,7 @@ public sealed class IngestValidator(IngestLimits limits, PhoneNormalizer phones)
             return [];
         }
 
-        var bytes = JsonFields.Bytes(data.ToJsonString());
+        var bytes = JsonFields.Bytes(data);
         if (bytes > Limits.MaxEventDataBytes)
         {
             f.Add(path, $"is {bytes} bytes, the limit is {Limits.MaxEventDataBytes}");

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -29,10 +30,14 @@ public sealed class JsonFields(List<FieldError> errors)
         return node as JsonObject ?? throw new ValidationException("", $"{what} must be a JSON object");
     }
 
+    /// <summary>JSON as a client would send it: non-ASCII characters stay UTF-8 instead of becoming \uXXXX escapes.</summary>
+    private static readonly JsonSerializerOptions AsSent = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     public static int Bytes(string s) => Encoding.UTF8.GetByteCount(s);
 
+    /// <summary>Size of a value in UTF-8 bytes: a string's own bytes, anything else its JSON text as sent.</summary>
     public static int Bytes(JsonNode? n) => n is null ? 4 : n.GetValueKind() == JsonValueKind.String
-        ? Bytes(n.GetValue<string>()) : Bytes(n.ToJsonString());
+        ? Bytes(n.GetValue<string>()) : Bytes(n.ToJsonString(AsSent));
 
     public void Add(string field, string problem) => Errors.Add(new FieldError(field, problem));
 

@@ -65,7 +65,7 @@ public sealed class SegmentParser(IngestValidator v)
                 continue;
             }
 
-            var bytes = JsonFields.Bytes(call.ToJsonString());
+            var bytes = JsonFields.Bytes(call);
             if (bytes > v.Limits.MaxSegmentCallBytes)
             {
                 f.Add(path, $"call is {bytes} bytes, the limit is {v.Limits.MaxSegmentCallBytes}");
@@ -212,7 +212,11 @@ public sealed class SegmentParser(IngestValidator v)
 
             if (name == DeviceCreatedOrUpdated && device.Platform is null)
             {
-                IngestValidator.Platform(null, p + "context.device.type", f, required: true);
+                if (c["context"]?["device"]?["type"] is null)
+                {
+                    IngestValidator.Platform(null, p + "context.device.type", f, required: true);
+                }
+
                 return op;
             }
 

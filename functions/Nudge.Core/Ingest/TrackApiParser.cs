@@ -191,9 +191,21 @@ public sealed class TrackApiParser(IngestValidator v)
         return keys[0] switch
         {
             "email" => v.Email(value, path, f) is { } e ? new Identifier(IdentifierKind.Email, e) : null,
-            "cio_id" => new Identifier(IdentifierKind.CioId, value.StartsWith(Identifier.CioPrefix, StringComparison.Ordinal) ? value[Identifier.CioPrefix.Length..] : value),
+            "cio_id" => CioId(value, path, f),
             _ => new Identifier(IdentifierKind.Id, value),
         };
+    }
+
+    private static Identifier? CioId(string value, string path, JsonFields f)
+    {
+        var key = value.StartsWith(Identifier.CioPrefix, StringComparison.Ordinal) ? value[Identifier.CioPrefix.Length..] : value;
+        if (key.Length == 0)
+        {
+            f.Add(path, "must not be empty");
+            return null;
+        }
+
+        return new Identifier(IdentifierKind.CioId, key);
     }
 
     private IngestOp Event(JsonObject body, JsonFields f, DateTimeOffset now)
@@ -243,9 +255,9 @@ public sealed class TrackApiParser(IngestValidator v)
         }
 
         var id = Identifier.FromPath(pathId);
-        if (id.Kind == IdentifierKind.Email && v.Email(pathId, "identifier", f) is null)
+        if (id.Kind == IdentifierKind.Email)
         {
-            return null;
+            return v.Email(pathId, "identifier", f) is { } email ? Identifier.Email(email) : null;
         }
 
         return id;
