@@ -10,7 +10,7 @@ namespace Nudge.Pipeline;
 /// an op seen before changes nothing. Writes profile, device and event changes and records device and identity
 /// diagnostics on the person's timeline.
 /// </summary>
-public sealed class EventProcessor(IngestLimits limits)
+public sealed class EventProcessor(IngestLimits limits, TimeProvider? time = null, JourneyRuntime? journeys = null)
 {
     public async Task ProcessAsync(IStoreSession s, IngestOp op)
     {
@@ -19,7 +19,7 @@ public sealed class EventProcessor(IngestLimits limits)
             return;
         }
 
-        var run = new Run(s, op, limits);
+        var run = new Run(s, op, limits, time ?? TimeProvider.System, journeys);
         switch (op.Kind)
         {
             case OpKind.Identify: await run.IdentifyAsync(); break;
@@ -34,7 +34,7 @@ public sealed class EventProcessor(IngestLimits limits)
     }
 
     /// <summary>The state of one op being applied.</summary>
-    private sealed class Run(IStoreSession s, IngestOp op, IngestLimits limits)
+    private sealed class Run(IStoreSession s, IngestOp op, IngestLimits limits, TimeProvider time, JourneyRuntime? journeys)
     {
         private int _systemEvents;
 
@@ -111,6 +111,10 @@ public sealed class EventProcessor(IngestLimits limits)
             p.UpdatedAt = op.ReceivedAt;
             await s.PutProfileAsync(p);
             await TouchAsync(p);
+            if (journeys is not null)
+            {
+                await journeys.OnProfileChangedAsync(s, p, time.GetUtcNow());
+            }
         }
 
         public async Task TrackAsync()
@@ -140,8 +144,12 @@ public sealed class EventProcessor(IngestLimits limits)
                 await s.PutProfileAsync(p);
             }
 
-            await AppendAsync(p.Key);
+            var stored = await AppendAsync(p.Key);
             await TouchAsync(p);
+            if (journeys is not null)
+            {
+                await journeys.OnEventAsync(s, p, stored, time.GetUtcNow());
+            }
         }
 
         public async Task UpsertDeviceAsync()
@@ -339,6 +347,7 @@ public sealed class EventProcessor(IngestLimits limits)
 
             ProfileRules.Merge(p, secondary, op.ReceivedAt);
             await s.MoveEventsAsync(secondary.Key, p.Key);
+            await s.MoveJourneysAsync(secondary.Key, p.Key);
             foreach (var d in await s.GetDevicesAsync(secondary.Key))
             {
                 d.ProfileKey = p.Key;
@@ -422,8 +431,12 @@ public sealed class EventProcessor(IngestLimits limits)
             return p;
         }
 
-        private Task AppendAsync(string? profileKey) => s.AppendEventAsync(new StoredEvent(
-            op.MessageId, profileKey, op.Event!.Name, op.Event.Type, op.Timestamp, op.ReceivedAt, op.Source, op.Event.Data));
+        private async Task<StoredEvent> AppendAsync(string? profileKey)
+        {
+            var e = new StoredEvent(op.MessageId, profileKey, op.Event!.Name, op.Event.Type, op.Timestamp, op.ReceivedAt, op.Source, op.Event.Data);
+            await s.AppendEventAsync(e);
+            return e;
+        }
 
         private Task SystemEventAsync(string profileKey, string name, JsonObject data) =>
             s.AppendEventAsync(new StoredEvent($"{op.MessageId}/{name}/{_systemEvents++}", profileKey, name, "system",

@@ -1,3 +1,5 @@
+using Nudge.Core.Journeys;
+using Nudge.Core.Messages;
 using Nudge.Core.Profiles;
 
 namespace Nudge.Core.Storage;
@@ -26,7 +28,29 @@ public interface IStore
     Task<IReadOnlyList<StoredEvent>> GetUnattachedEventsAsync(int limit, CancellationToken ct = default);
 
     Task<StoreCounts> CountAsync(CancellationToken ct = default);
+
+    /// <summary>Instances whose timer is due at <paramref name="now"/>, earliest first: (instance id, profile key).</summary>
+    Task<IReadOnlyList<(string Id, string ProfileKey)>> DueInstancesAsync(DateTimeOffset now, int limit, CancellationToken ct = default);
+
+    /// <summary>The earliest pending timer, or null when nothing waits.</summary>
+    Task<DateTimeOffset?> NextWakeAsync(CancellationToken ct = default);
+
+    Task<IReadOnlyList<JourneyInstance>> GetInstancesAsync(string profileKey, CancellationToken ct = default);
+
+    /// <summary>The person's messages, newest first.</summary>
+    Task<IReadOnlyList<Message>> GetMessagesAsync(string profileKey, int limit, CancellationToken ct = default);
+
+    Task<Message?> GetMessageAsync(string id, CancellationToken ct = default);
+
+    /// <summary>Drafted messages the send stage has not handled yet, oldest first.</summary>
+    Task<IReadOnlyList<Message>> ReadyMessagesAsync(int limit, CancellationToken ct = default);
+
+    /// <summary>What the sandbox channel recorded, newest first.</summary>
+    Task<IReadOnlyList<OutboxEntry>> GetOutboxAsync(int limit, CancellationToken ct = default);
 }
+
+/// <summary>A message the sandbox channel "sent": recorded instead of handed to a provider.</summary>
+public sealed record OutboxEntry(string MessageId, string ProfileKey, string Channel, DateTimeOffset RecordedAt, System.Text.Json.Nodes.JsonObject Content, IReadOnlyList<string> Recipients);
 
 /// <summary>Row counts, for health output and tests that prove rejected input changed nothing.</summary>
 public sealed record StoreCounts(long Profiles, long Devices, long Events, long ProcessedKeys);
@@ -70,6 +94,34 @@ public interface IStoreSession : IAsyncDisposable
     Task PutDeviceAsync(Device device);
 
     Task DeleteDeviceAsync(string token);
+
+    /// <summary>The person's events with a timestamp at or after <paramref name="since"/>, oldest first, at most <paramref name="limit"/>.</summary>
+    Task<IReadOnlyList<StoredEvent>> GetEventsSinceAsync(string profileKey, DateTimeOffset since, int limit);
+
+    Task<JourneyInstance?> GetInstanceAsync(string id);
+
+    Task<IReadOnlyList<JourneyInstance>> GetInstancesAsync(string profileKey);
+
+    /// <summary>Inserts (Version 0) or replaces (Version must match) an instance; increments its Version.</summary>
+    /// <exception cref="ConcurrencyException">The stored version differs, or an instance with this id exists already.</exception>
+    Task PutInstanceAsync(JourneyInstance instance);
+
+    /// <summary>Inserts a message unless one with its id exists (a retried step); false when it existed.</summary>
+    Task<bool> TryAddMessageAsync(Message message);
+
+    /// <summary>Replaces a stored message (status changes).</summary>
+    Task PutMessageAsync(Message message);
+
+    Task<Message?> GetMessageAsync(string id);
+
+    /// <summary>The person's messages created at or after <paramref name="since"/>, oldest first.</summary>
+    Task<IReadOnlyList<Message>> GetMessagesSinceAsync(string profileKey, DateTimeOffset since);
+
+    /// <summary>Moves every journey instance and message of one person to another (identity merge).</summary>
+    Task MoveJourneysAsync(string fromKey, string toKey);
+
+    /// <summary>Records a sandbox delivery (idempotent by message id).</summary>
+    Task RecordOutboxAsync(OutboxEntry entry);
 
     Task CommitAsync();
 }

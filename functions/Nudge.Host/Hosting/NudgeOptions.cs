@@ -19,6 +19,8 @@ public sealed class NudgeOptions
     public AuthOptions Auth { get; set; } = new();
 
     public WorkerOptions Workers { get; set; } = new();
+
+    public JourneyOptions Journeys { get; set; } = new();
 }
 
 /// <summary>API credentials. Any left empty is generated on first run and kept in {DataDir}/credentials.json.</summary>

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Options;
 using Nudge.Core.Ingest;
+using Nudge.Core.Journeys;
 using Nudge.Core.Queues;
 using Nudge.Core.Storage;
 using Nudge.Core.Text;
@@ -40,6 +41,7 @@ public static class NudgeServer
 
         builder.Services.AddOptions<NudgeOptions>().Bind(builder.Configuration.GetSection(NudgeOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         var options = builder.Configuration.GetSection(NudgeOptions.Section).Get<NudgeOptions>() ?? new NudgeOptions();
+        var (journeys, engineOptions) = JourneySetup.Load(options.Journeys);
         var dataDir = Path.GetFullPath(options.DataDir);
         Directory.CreateDirectory(dataDir);
         var dataLock = LockDataDir(dataDir);
@@ -60,10 +62,18 @@ public static class NudgeServer
         builder.Services.AddSingleton<IWorkQueue>(queue);
         builder.Services.AddSingleton(queue);
         builder.Services.AddSingleton<IngestWriter>();
-        builder.Services.AddSingleton(new EventProcessor(limits));
+        var runtime = new JourneyRuntime(journeys, new JourneyEngine(engineOptions, new Templates()), limits);
+        builder.Services.AddSingleton(runtime);
+        builder.Services.AddSingleton(new EventProcessor(limits, time, runtime));
+        builder.Services.AddSingleton(new SendStage(store));
+        builder.Services.AddSingleton<WorkSignal>();
+        builder.Services.AddSingleton<TimerWorker>();
+        builder.Services.AddSingleton<SendWorker>();
         if (options.Workers.Enabled)
         {
             builder.Services.AddHostedService<EventWorker>();
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<TimerWorker>());
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<SendWorker>());
         }
 
         var app = builder.Build();
@@ -71,6 +81,7 @@ public static class NudgeServer
         app.MapTrackApi();
         app.MapSegmentApi();
         app.MapAdminApi();
+        app.MapJourneysAdmin();
 
         app.Lifetime.ApplicationStarted.Register(() => Announce(app, dataDir, credentials, generated));
         app.Lifetime.ApplicationStopped.Register(() =>
@@ -109,7 +120,7 @@ public static class NudgeServer
         var o = app.Services.GetRequiredService<IOptions<NudgeOptions>>().Value;
         var lines = new List<string>
         {
-            $"Nudge is listening on {url} (data in {dataDir}; workers {(o.Workers.Enabled ? "on" : "off")})",
+            $"Nudge is listening on {url} (data in {dataDir}; workers {(o.Workers.Enabled ? "on" : "off")}; {app.Services.GetRequiredService<JourneyRuntime>().Journeys.Count} journeys from {Path.GetFullPath(o.Journeys.Dir)})",
             $"  Track API (Customer.io):  {url}/api/v1/...   HTTP Basic  site id : API key",
             $"  Segment API:              {url}/v1/...       HTTP Basic  write key as user name (or writeKey in the body)",
             $"  Admin API:                {url}/admin/v1/... Authorization: Bearer <admin key>",

@@ -14,7 +14,7 @@ namespace Nudge.Host.Workers;
 /// (backoff, then the poison queue after the queue's delivery limit).
 /// </summary>
 public sealed class EventWorker(
-    IWorkQueue queue, IStore store, EventProcessor processor, IOptions<NudgeOptions> options, ILogger<EventWorker> log)
+    IWorkQueue queue, IStore store, EventProcessor processor, WorkSignal signal, IOptions<NudgeOptions> options, ILogger<EventWorker> log)
     : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -74,6 +74,8 @@ public sealed class EventWorker(
             }
 
             await queue.CompleteAsync(parsed.Select(p => p.Msg).ToList(), ct);
+            signal.Pulse(WorkSignal.Timers);
+            signal.Pulse(WorkSignal.Sends);
             return;
         }
         catch (Exception e) when (e is not OperationCanceledException)
@@ -92,6 +94,8 @@ public sealed class EventWorker(
                 }
 
                 await queue.CompleteAsync([msg], ct);
+                signal.Pulse(WorkSignal.Timers);
+                signal.Pulse(WorkSignal.Sends);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {

@@ -1,6 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Data.Sqlite;
+using Nudge.Core.Journeys;
+using Nudge.Core.Messages;
 using Nudge.Core.Profiles;
 using Nudge.Core.Storage;
 
@@ -27,6 +29,19 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
           type TEXT NOT NULL, ts INTEGER NOT NULL, received_at INTEGER NOT NULL, source TEXT NOT NULL, data TEXT NOT NULL);
         CREATE INDEX IF NOT EXISTS events_profile_ts ON events(profile_key, ts);
         CREATE TABLE IF NOT EXISTS processed(key TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE TABLE IF NOT EXISTS instances(
+          id TEXT PRIMARY KEY, profile_key TEXT NOT NULL, journey_id TEXT NOT NULL, status TEXT NOT NULL,
+          wake_at INTEGER, version INTEGER NOT NULL, doc TEXT NOT NULL);
+        CREATE INDEX IF NOT EXISTS instances_profile ON instances(profile_key);
+        CREATE INDEX IF NOT EXISTS instances_wake ON instances(wake_at) WHERE wake_at IS NOT NULL;
+        CREATE TABLE IF NOT EXISTS messages(
+          id TEXT PRIMARY KEY, profile_key TEXT NOT NULL, instance_id TEXT NOT NULL, channel TEXT NOT NULL,
+          status TEXT NOT NULL, created_at INTEGER NOT NULL, ready INTEGER NOT NULL, doc TEXT NOT NULL);
+        CREATE INDEX IF NOT EXISTS messages_profile ON messages(profile_key, created_at);
+        CREATE INDEX IF NOT EXISTS messages_ready ON messages(created_at) WHERE ready = 1;
+        CREATE TABLE IF NOT EXISTS outbox(
+          message_id TEXT PRIMARY KEY, profile_key TEXT NOT NULL, channel TEXT NOT NULL, recorded_at INTEGER NOT NULL, doc TEXT NOT NULL);
+        CREATE INDEX IF NOT EXISTS outbox_time ON outbox(recorded_at);
         """;
 
     private readonly string _cs;
@@ -89,6 +104,53 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
         await r.ReadAsync(ct);
         return new StoreCounts(r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3));
     }, ct);
+
+    public Task<IReadOnlyList<(string Id, string ProfileKey)>> DueInstancesAsync(DateTimeOffset now, int limit, CancellationToken ct = default) =>
+        ReadAsync<IReadOnlyList<(string, string)>>(async c =>
+        {
+            await using var cmd = SqliteDb.Command(c, "SELECT id, profile_key FROM instances WHERE wake_at IS NOT NULL AND wake_at <= $now ORDER BY wake_at LIMIT $n", null,
+                ("$now", now.ToUnixTimeMilliseconds()), ("$n", limit));
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            var list = new List<(string, string)>();
+            while (await r.ReadAsync(ct))
+            {
+                list.Add((r.GetString(0), r.GetString(1)));
+            }
+
+            return list;
+        }, ct);
+
+    public Task<DateTimeOffset?> NextWakeAsync(CancellationToken ct = default) => ReadAsync(async c =>
+    {
+        await using var cmd = SqliteDb.Command(c, "SELECT MIN(wake_at) FROM instances WHERE wake_at IS NOT NULL", null);
+        return await cmd.ExecuteScalarAsync(ct) is long ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : (DateTimeOffset?)null;
+    }, ct);
+
+    public Task<IReadOnlyList<JourneyInstance>> GetInstancesAsync(string profileKey, CancellationToken ct = default) =>
+        ReadAsync(c => Queries.InstancesAsync(c, null, "profile_key = $v", profileKey), ct);
+
+    public Task<IReadOnlyList<Message>> GetMessagesAsync(string profileKey, int limit, CancellationToken ct = default) =>
+        ReadAsync(c => Queries.MessagesAsync(c, null, "profile_key = $v ORDER BY created_at DESC, id LIMIT $n", ("$v", profileKey), ("$n", limit)), ct);
+
+    public Task<Message?> GetMessageAsync(string id, CancellationToken ct = default) =>
+        ReadAsync(async c => await Queries.MessagesAsync(c, null, "id = $v", ("$v", id)) is [var m, ..] ? m : null, ct);
+
+    public Task<IReadOnlyList<Message>> ReadyMessagesAsync(int limit, CancellationToken ct = default) =>
+        ReadAsync(c => Queries.MessagesAsync(c, null, "ready = 1 ORDER BY created_at, id LIMIT $n", ("$n", limit)), ct);
+
+    public Task<IReadOnlyList<OutboxEntry>> GetOutboxAsync(int limit, CancellationToken ct = default) =>
+        ReadAsync<IReadOnlyList<OutboxEntry>>(async c =>
+        {
+            await using var cmd = SqliteDb.Command(c, "SELECT doc FROM outbox ORDER BY recorded_at DESC, message_id LIMIT $n", null, ("$n", limit));
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            var list = new List<OutboxEntry>();
+            while (await r.ReadAsync(ct))
+            {
+                list.Add(JsonSerializer.Deserialize<OutboxEntry>(r.GetString(0), StoreJson.Options)!);
+            }
+
+            return list;
+        }, ct);
 
     public async ValueTask DisposeAsync()
     {
@@ -163,7 +225,8 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
             foreach (var sql in new[]
             {
                 "DELETE FROM identifiers WHERE profile_key = $k", "DELETE FROM devices WHERE profile_key = $k",
-                "DELETE FROM events WHERE profile_key = $k", "DELETE FROM profiles WHERE key = $k",
+                "DELETE FROM events WHERE profile_key = $k", "DELETE FROM instances WHERE profile_key = $k",
+                "DELETE FROM messages WHERE profile_key = $k", "DELETE FROM profiles WHERE key = $k",
             })
             {
                 await using var cmd = SqliteDb.Command(c, sql, tx, ("$k", key));
@@ -209,6 +272,86 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
         public async Task DeleteDeviceAsync(string token)
         {
             await using var cmd = SqliteDb.Command(c, "DELETE FROM devices WHERE token = $t", tx, ("$t", token));
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        public Task<IReadOnlyList<StoredEvent>> GetEventsSinceAsync(string profileKey, DateTimeOffset since, int limit) =>
+            Queries.EventsSinceAsync(c, tx, profileKey, since, limit);
+
+        public async Task<JourneyInstance?> GetInstanceAsync(string id) =>
+            await Queries.InstancesAsync(c, tx, "id = $v", id) is [var i, ..] ? i : null;
+
+        public Task<IReadOnlyList<JourneyInstance>> GetInstancesAsync(string profileKey) =>
+            Queries.InstancesAsync(c, tx, "profile_key = $v", profileKey);
+
+        public async Task PutInstanceAsync(JourneyInstance i)
+        {
+            var doc = JsonSerializer.Serialize(i, StoreJson.Options);
+            var wake = i.WakeAt?.ToUnixTimeMilliseconds();
+            await using var cmd = i.Version == 0
+                ? SqliteDb.Command(c, """
+                    INSERT OR IGNORE INTO instances(id, profile_key, journey_id, status, wake_at, version, doc)
+                    VALUES($id, $p, $j, $s, $w, 1, $d)
+                    """, tx, ("$id", i.Id), ("$p", i.ProfileKey), ("$j", i.JourneyId), ("$s", i.Status.ToString()), ("$w", wake), ("$d", doc))
+                : SqliteDb.Command(c, """
+                    UPDATE instances SET profile_key = $p, status = $s, wake_at = $w, version = version + 1, doc = $d
+                    WHERE id = $id AND version = $v
+                    """, tx, ("$id", i.Id), ("$p", i.ProfileKey), ("$s", i.Status.ToString()), ("$w", wake), ("$d", doc), ("$v", i.Version));
+            if (await cmd.ExecuteNonQueryAsync() != 1)
+            {
+                throw new ConcurrencyException($"journey instance {i.Id} changed since version {i.Version} was read");
+            }
+
+            i.Version++;
+        }
+
+        public async Task<bool> TryAddMessageAsync(Message m)
+        {
+            await using var cmd = SqliteDb.Command(c, """
+                INSERT OR IGNORE INTO messages(id, profile_key, instance_id, channel, status, created_at, ready, doc)
+                VALUES($id, $p, $i, $c, $s, $t, $r, $d)
+                """, tx, Queries.MessageArgs(m));
+            return await cmd.ExecuteNonQueryAsync() == 1;
+        }
+
+        public async Task PutMessageAsync(Message m)
+        {
+            await using var cmd = SqliteDb.Command(c, """
+                INSERT INTO messages(id, profile_key, instance_id, channel, status, created_at, ready, doc)
+                VALUES($id, $p, $i, $c, $s, $t, $r, $d)
+                ON CONFLICT(id) DO UPDATE SET profile_key = excluded.profile_key, status = excluded.status,
+                  ready = excluded.ready, doc = excluded.doc
+                """, tx, Queries.MessageArgs(m));
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        public async Task<Message?> GetMessageAsync(string id) =>
+            await Queries.MessagesAsync(c, tx, "id = $v", ("$v", id)) is [var m, ..] ? m : null;
+
+        public Task<IReadOnlyList<Message>> GetMessagesSinceAsync(string profileKey, DateTimeOffset since) =>
+            Queries.MessagesAsync(c, tx, "profile_key = $v AND created_at >= $t ORDER BY created_at, id", ("$v", profileKey), ("$t", since.ToUnixTimeMilliseconds()));
+
+        public async Task MoveJourneysAsync(string fromKey, string toKey)
+        {
+            foreach (var i in await Queries.InstancesAsync(c, tx, "profile_key = $v", fromKey))
+            {
+                i.ProfileKey = toKey;
+                await PutInstanceAsync(i);
+            }
+
+            foreach (var m in await Queries.MessagesAsync(c, tx, "profile_key = $v", ("$v", fromKey)))
+            {
+                m.ProfileKey = toKey;
+                await PutMessageAsync(m);
+            }
+        }
+
+        public async Task RecordOutboxAsync(OutboxEntry e)
+        {
+            await using var cmd = SqliteDb.Command(c, """
+                INSERT OR IGNORE INTO outbox(message_id, profile_key, channel, recorded_at, doc) VALUES($m, $p, $c, $t, $d)
+                """, tx, ("$m", e.MessageId), ("$p", e.ProfileKey), ("$c", e.Channel), ("$t", e.RecordedAt.ToUnixTimeMilliseconds()),
+                ("$d", JsonSerializer.Serialize(e, StoreJson.Options)));
             await cmd.ExecuteNonQueryAsync();
         }
 
@@ -331,12 +474,61 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
             return list;
         }
 
+        public static async Task<IReadOnlyList<JourneyInstance>> InstancesAsync(SqliteConnection c, SqliteTransaction? tx, string where, string value)
+        {
+            await using var cmd = SqliteDb.Command(c, $"SELECT doc, version FROM instances WHERE {where} ORDER BY id", tx, ("$v", value));
+            await using var r = await cmd.ExecuteReaderAsync();
+            var list = new List<JourneyInstance>();
+            while (await r.ReadAsync())
+            {
+                var i = JsonSerializer.Deserialize<JourneyInstance>(r.GetString(0), StoreJson.Options)!;
+                i.Version = r.GetInt64(1);
+                list.Add(i);
+            }
+
+            return list;
+        }
+
+        public static async Task<IReadOnlyList<Message>> MessagesAsync(SqliteConnection c, SqliteTransaction? tx, string where, params (string, object?)[] args)
+        {
+            await using var cmd = SqliteDb.Command(c, $"SELECT doc FROM messages WHERE {where}", tx, args);
+            await using var r = await cmd.ExecuteReaderAsync();
+            var list = new List<Message>();
+            while (await r.ReadAsync())
+            {
+                list.Add(JsonSerializer.Deserialize<Message>(r.GetString(0), StoreJson.Options)!);
+            }
+
+            return list;
+        }
+
+        public static (string, object?)[] MessageArgs(Message m) =>
+        [
+            ("$id", m.Id), ("$p", m.ProfileKey), ("$i", m.InstanceId), ("$c", m.Channel.ToString().ToLowerInvariant()),
+            ("$s", m.Status), ("$t", m.CreatedAt.ToUnixTimeMilliseconds()), ("$r", m.Ready ? 1 : 0),
+            ("$d", JsonSerializer.Serialize(m, StoreJson.Options)),
+        ];
+
+        public static async Task<IReadOnlyList<StoredEvent>> EventsSinceAsync(SqliteConnection c, SqliteTransaction? tx, string key, DateTimeOffset since, int limit)
+        {
+            await using var cmd = SqliteDb.Command(c, """
+                SELECT event_id, profile_key, name, type, ts, received_at, source, data FROM events
+                WHERE profile_key = $k AND ts >= $t ORDER BY ts, seq LIMIT $n
+                """, tx, ("$k", key), ("$t", since.ToUnixTimeMilliseconds()), ("$n", limit));
+            return await ReadEventsAsync(cmd);
+        }
+
         public static async Task<IReadOnlyList<StoredEvent>> EventsAsync(SqliteConnection c, string where, string? key, int limit)
         {
             await using var cmd = SqliteDb.Command(c, $"""
                 SELECT event_id, profile_key, name, type, ts, received_at, source, data FROM events
                 WHERE {where} ORDER BY ts DESC, seq DESC LIMIT $n
                 """, null, ("$k", key), ("$n", limit));
+            return await ReadEventsAsync(cmd);
+        }
+
+        private static async Task<IReadOnlyList<StoredEvent>> ReadEventsAsync(SqliteCommand cmd)
+        {
             await using var r = await cmd.ExecuteReaderAsync();
             var list = new List<StoredEvent>();
             while (await r.ReadAsync())

@@ -1,0 +1,122 @@
+using Nudge.Core.Journeys;
+using Nudge.Core.Messages;
+using Nudge.Core.Profiles;
+using Nudge.Core.Storage;
+using Nudge.Host.Auth;
+using Nudge.Pipeline;
+
+namespace Nudge.Host.Admin;
+
+/// <summary>Admin views of journeys, a person's journey instances and messages, and the sandbox outbox (Bearer admin key).</summary>
+public static class JourneysApi
+{
+    public static IEndpointRouteBuilder MapJourneysAdmin(this IEndpointRouteBuilder app)
+    {
+        var g = app.MapGroup("/admin/v1").AddEndpointFilter(async (ctx, next) =>
+            ApiAuth.IsAdmin(ctx.HttpContext.Request, ctx.HttpContext.RequestServices.GetRequiredService<Credentials>())
+                ? await next(ctx)
+                : Results.Json(new { error = "Unauthorized: send Authorization: Bearer <admin key>" }, statusCode: 401));
+
+        g.MapGet("/journeys", (JourneyRuntime runtime) => Results.Json(runtime.Journeys.Select(j => new
+        {
+            id = j.Id,
+            version = j.Version,
+            name = j.Name,
+            file = j.SourceFile,
+            trigger = j.Trigger switch
+            {
+                EventTrigger t => "event: " + string.Join(", ", t.Names),
+                DateTrigger d => $"attribute: {d.Attribute} {Durations.Format(d.Offset)}",
+                InactivityTrigger i => $"inactive: {i.Event} for {Durations.Format(i.Period)}",
+                _ => "?",
+            },
+            holdout_percent = j.HoldoutPercent,
+            priority = j.Priority,
+            transactional = j.Transactional,
+            steps = j.Steps.Select(s => new { id = s.Id, kind = s.GetType().Name.Replace("Step", "", StringComparison.Ordinal).ToLowerInvariant() }),
+        })));
+
+        g.MapGet("/profiles/{identifier}/journeys", async (IStore store, string identifier, CancellationToken ct) =>
+            await Resolve(store, identifier, ct) is { } key
+                ? Results.Json((await store.GetInstancesAsync(key, ct)).OrderByDescending(i => i.StartedAt).Select(Instance))
+                : NotFound(identifier));
+
+        g.MapGet("/profiles/{identifier}/messages", async (IStore store, string identifier, int? limit, CancellationToken ct) =>
+        {
+            if (limit is < 1 or > 1000)
+            {
+                return Results.Json(new { error = "limit: must be between 1 and 1000" }, statusCode: 400);
+            }
+
+            return await Resolve(store, identifier, ct) is { } key
+                ? Results.Json((await store.GetMessagesAsync(key, limit ?? 100, ct)).Select(MessageView))
+                : NotFound(identifier);
+        });
+
+        g.MapGet("/messages/{id}", async (IStore store, string id, CancellationToken ct) =>
+            await store.GetMessageAsync(id, ct) is { } m ? Results.Json(MessageView(m)) : Results.Json(new { error = $"no message '{id}'" }, statusCode: 404));
+
+        g.MapGet("/outbox", async (IStore store, int? limit, CancellationToken ct) =>
+        {
+            if (limit is < 1 or > 1000)
+            {
+                return Results.Json(new { error = "limit: must be between 1 and 1000" }, statusCode: 400);
+            }
+
+            return Results.Json((await store.GetOutboxAsync(limit ?? 100, ct)).Select(o => new
+            {
+                message_id = o.MessageId,
+                cio_id = Identifier.CioPrefix + o.ProfileKey,
+                channel = o.Channel,
+                recorded_at = o.RecordedAt,
+                recipients = o.Recipients,
+                content = o.Content,
+            }));
+        });
+        return app;
+    }
+
+    private static async Task<string?> Resolve(IStore store, string identifier, CancellationToken ct) =>
+        await store.ResolveAsync(Identifier.FromPath(identifier.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase)), ct);
+
+    private static IResult NotFound(string identifier) => Results.Json(new { error = $"no person '{identifier}'" }, statusCode: 404);
+
+    private static object Instance(JourneyInstance i) => new
+    {
+        id = i.Id,
+        journey_id = i.JourneyId,
+        journey_version = i.JourneyVersion,
+        entry = i.Entry,
+        status = i.Status.ToString().ToLowerInvariant(),
+        holdout = i.Holdout,
+        current_step = i.CurrentStep,
+        wake_at = i.WakeAt,
+        started_at = i.StartedAt,
+        ended_at = i.EndedAt,
+        end_reason = i.EndReason,
+        converted_at = i.ConvertedAt,
+        trigger = new { name = i.Trigger.Name, event_id = i.Trigger.EventId, timestamp = i.Trigger.Timestamp, data = i.Trigger.Data },
+        steps = i.StepResults,
+    };
+
+    private static object MessageView(Message m) => new
+    {
+        id = m.Id,
+        cio_id = Identifier.CioPrefix + m.ProfileKey,
+        journey_id = m.JourneyId,
+        instance_id = m.InstanceId,
+        step_id = m.StepId,
+        channel = m.Channel.ToString().ToLowerInvariant(),
+        status = m.Status,
+        reason = m.Reason,
+        holdout = m.Holdout,
+        recipients = m.Recipients,
+        platforms = m.Platforms,
+        content = m.Content,
+        fallback_reasons = m.FallbackReasons,
+        created_at = m.CreatedAt,
+        sent_at = m.SentAt,
+        converted_at = m.ConvertedAt,
+        history = m.History.Select(h => new { status = h.Status, at = h.At, reason = h.Reason }),
+    };
+}
