@@ -40,7 +40,14 @@ public sealed class EventProcessor(IngestLimits limits, TimeProvider? time = nul
 
         public async Task IdentifyAsync()
         {
-            var p = await FindAsync(op.Target) ?? await FindAsync(Id(op.SetId)) ?? await FindAsync(Email(op.SetEmail));
+            var p = await FindAsync(op.Target);
+            if (p is null && (await FindAsync(Id(op.SetId)) ?? await FindAsync(Email(op.SetEmail))) is { } byBody)
+            {
+                // Found through the id or email in the body: the path/userId names the same person from now on.
+                p = byBody;
+                await AttachAsync(p, op.Target!);
+            }
+
             if (p is null)
             {
                 if (op.UpdateOnly)
@@ -302,6 +309,22 @@ public sealed class EventProcessor(IngestLimits limits, TimeProvider? time = nul
             p.UpdatedAt = op.ReceivedAt;
             await s.PutProfileAsync(p);
             await EvictOverflowAsync(p.Key);
+        }
+
+        private async Task AttachAsync(Profile p, Identifier target)
+        {
+            switch (target.Kind)
+            {
+                case IdentifierKind.Id when p.Id is null && await s.ResolveAsync(target) is null:
+                    p.Id = target.Value;
+                    break;
+                case IdentifierKind.Email when p.Email is null && await s.ResolveAsync(target) is null:
+                    p.Email = target.Value;
+                    break;
+                case IdentifierKind.AnonymousId:
+                    await AdoptAnonymousAsync(p, target.Value);
+                    break;
+            }
         }
 
         private async Task AdoptAnonymousAsync(Profile p, string anonymousId)

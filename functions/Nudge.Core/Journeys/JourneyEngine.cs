@@ -255,7 +255,10 @@ public sealed class JourneyEngine(EngineOptions options, Templates templates)
                     Goto(w.OnTimeout ?? j.NextOf(w), wake);
                     break;
                 case SendStep:
-                    break; // deferred send: run it again now
+                    // A deferred send runs again now; the steps after it count from when it actually went out,
+                    // so a deferred push never lands after the email that was meant to follow it.
+                    i.StepEnteredAt = wake;
+                    break;
                 default:
                     break;
             }

@@ -452,6 +452,14 @@ public static partial class JourneyLoader
             return null;
         }
 
+        foreach (var (name, value) in attrs)
+        {
+            if (value is JsonValue v && v.TryGetValue<string>(out var text))
+            {
+                CheckTemplate(r, $"{p}.attributes.{name}", text);
+            }
+        }
+
         return new UpdateStep(id, next, (JsonObject)attrs.DeepClone());
     }
 
@@ -525,7 +533,7 @@ public static partial class JourneyLoader
 
                     foreach (var (dk, dv) in data)
                     {
-                        fields["data." + dk] = dv?.ToString() ?? "";
+                        fields["data." + dk] = CheckTemplate(r, $"{p}.{key}.data.{dk}", dv?.ToString() ?? "");
                     }
 
                     continue;
@@ -533,7 +541,7 @@ public static partial class JourneyLoader
 
                 if (r.StrValue(v, $"{p}.{key}.{k}") is { } text)
                 {
-                    fields[k] = text;
+                    fields[k] = CheckTemplate(r, $"{p}.{key}.{k}", text);
                 }
             }
 
@@ -573,6 +581,16 @@ public static partial class JourneyLoader
         }
 
         return channels.Count == 0 ? null : new SendStep(id, next, channels, templates, devices, quiet, caps);
+    }
+
+    private static string CheckTemplate(Reader r, string path, string text)
+    {
+        if (Templates.ParseError(text) is { } error)
+        {
+            r.Add(path, "template does not parse: " + error);
+        }
+
+        return text;
     }
 
     private static T Bad<T>(Reader r, string path, string problem, T fallback)

@@ -34,6 +34,7 @@ public sealed class SqliteWorkQueue : IWorkQueue, IAsyncDisposable
     private SqliteConnection? _appendConnection;
     private SqliteConnection? _opsConnection;
     private Task? _appendLoop;
+    private int _disposed;
 
     private SqliteWorkQueue(string path, TimeProvider time, int maxDeliveries)
     {
@@ -177,6 +178,11 @@ public sealed class SqliteWorkQueue : IWorkQueue, IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         _appends.Writer.TryComplete();
         if (_appendLoop is not null)
         {
@@ -199,7 +205,7 @@ public sealed class SqliteWorkQueue : IWorkQueue, IAsyncDisposable
     private async Task MoveToPoisonAsync(SqliteTransaction tx, LeasedMessage m, string reason)
     {
         await using var cmd = SqliteDb.Command(_opsConnection!, """
-            UPDATE messages SET queue = $pq, reason = $r, lease = NULL, visible_at = $now WHERE id = $id
+            UPDATE messages SET queue = $pq, reason = $r, lease = NULL, visible_at = $now, dequeue_count = 0 WHERE id = $id
             """, tx, ("$pq", m.Queue + PoisonSuffix), ("$r", reason), ("$now", _time.GetUtcNow().ToUnixTimeMilliseconds()), ("$id", m.Id));
         await cmd.ExecuteNonQueryAsync();
     }

@@ -47,6 +47,7 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
     private readonly string _cs;
     private readonly SemaphoreSlim _writer = new(1, 1);
     private SqliteConnection? _writeConnection;
+    private int _disposed;
 
     private SqliteStore(string path) => _cs = SqliteDb.ConnectionString(path);
 
@@ -154,6 +155,11 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         await _writer.WaitAsync();
         if (_writeConnection is not null)
         {
