@@ -178,14 +178,15 @@ public sealed class JourneyEngine(EngineOptions options, Templates templates)
 
         private void OnEvent(EventSnapshot e)
         {
-            if (j.Exits.FirstOrDefault(r => RuleMatches(r, e, i, ctx.Profile)) is { } exit)
+            // The goal first: a purchase that is both goal and exit converts the instance rather than just ending it.
+            if (CheckGoal(e))
             {
-                End(InstanceStatus.Exited, "exit_event:" + exit.Event);
                 return;
             }
 
-            if (CheckGoal(e))
+            if (j.Exits.FirstOrDefault(r => RuleMatches(r, e, i, ctx.Profile)) is { } exit)
             {
+                End(InstanceStatus.Exited, "exit_event:" + exit.Event);
                 return;
             }
 
@@ -236,6 +237,11 @@ public sealed class JourneyEngine(EngineOptions options, Templates templates)
             // An exit that arrived while the instance waited stops it before anything else happens.
             foreach (var e in ctx.EventsSinceStart.Where(e => e.Timestamp >= i.StartedAt).OrderBy(e => e.Timestamp))
             {
+                if (CheckGoal(e))
+                {
+                    return;
+                }
+
                 if (j.Exits.FirstOrDefault(r => RuleMatches(r, e, i, ctx.Profile)) is { } exit)
                 {
                     End(InstanceStatus.Exited, "exit_event:" + exit.Event);

@@ -23,7 +23,10 @@ public sealed class JourneyOptions
     /// Global frequency caps as "channel:count/window" (e.g. "sms:1/24h"). Default: SMS 1 per 24 h and 4 per 30 days,
     /// push 3 per 24 h, email 3 per 24 h. Transactional journeys are exempt.
     /// </summary>
-    public List<string> Caps { get; set; } = ["sms:1/24h", "sms:4/30d", "push:3/24h", "email:3/24h"];
+    /// <remarks>Null means the defaults: configuration binding appends to a pre-filled list, so defaults live apart.</remarks>
+    public List<string>? Caps { get; set; }
+
+    public static readonly IReadOnlyList<string> DefaultCaps = ["sms:1/24h", "sms:4/30d", "push:3/24h", "email:3/24h"];
 
     /// <summary>Most due timers fired in one store transaction: 256.</summary>
     [Range(1, 10_000)]

@@ -29,7 +29,7 @@ public static partial class JourneySetup
             quiet = new QuietHours(Time(o.QuietHoursStart, "QuietHoursStart"), Time(o.QuietHoursEnd, "QuietHoursEnd"));
         }
 
-        var caps = o.Caps.Select((c, i) => Cap(c, i)).ToList();
+        var caps = (o.Caps ?? JourneyOptions.DefaultCaps).Select((c, i) => Cap(c, i)).ToList();
         return (journeys, new EngineOptions(new FrequencyCaps(caps), new Schedule(o.DefaultTimeZone, quiet)));
     }
 
