@@ -33,9 +33,9 @@ public sealed class JourneyRuntime(IReadOnlyList<JourneyDefinition> journeys, Jo
 
         var snapshot = new EventSnapshot(e.Name, e.EventId, e.Timestamp, e.Data);
         var instances = (await s.GetInstancesAsync(p.Key)).ToList();
-        foreach (var i in instances.Where(i => i.Status == InstanceStatus.Active))
+        foreach (var i in instances.Where(i => i.Status is not InstanceStatus.Pending and not InstanceStatus.Converted))
         {
-            if (Find(i.JourneyId) is { } j)
+            if (Find(i.JourneyId) is { } j && (i.Status == InstanceStatus.Active || JourneyEngine.CanStillConvert(j, i, e.Timestamp)))
             {
                 await RunAsync(s, j, i, p, new EventInput(snapshot), now);
             }

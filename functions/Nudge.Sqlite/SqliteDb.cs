@@ -17,12 +17,17 @@ public static class SqliteDb
         DefaultTimeout = BusyTimeoutMs / 1000,
     }.ToString();
 
-    public static async Task<SqliteConnection> OpenAsync(string connectionString, CancellationToken ct = default)
+    /// <param name="connectionString">From <see cref="ConnectionString"/>.</param>
+    /// <param name="durable">
+    /// true (always, in the server): synchronous=FULL, a commit is on disk before it returns, so an acknowledged write
+    /// survives a crash. false: synchronous=NORMAL, for simulations and benchmarks that recreate their data anyway.
+    /// </param>
+    /// <param name="ct">Cancels opening.</param>
+    public static async Task<SqliteConnection> OpenAsync(string connectionString, bool durable, CancellationToken ct = default)
     {
         var c = new SqliteConnection(connectionString);
         await c.OpenAsync(ct);
-        // synchronous=FULL: a commit is on disk before it returns, so an acknowledged write survives a crash.
-        await ExecAsync(c, $"PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout={BusyTimeoutMs}; PRAGMA foreign_keys=ON;", ct);
+        await ExecAsync(c, $"PRAGMA journal_mode=WAL; PRAGMA synchronous={(durable ? "FULL" : "NORMAL")}; PRAGMA busy_timeout={BusyTimeoutMs}; PRAGMA foreign_keys=ON;", ct);
         return c;
     }
 

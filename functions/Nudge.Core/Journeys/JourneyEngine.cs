@@ -139,6 +139,11 @@ public sealed class JourneyEngine(EngineOptions options, Templates templates)
         && Conditions.Matches(r.Match, e.Data, i.Trigger.Data)
         && Conditions.All(r.Where, new ConditionScope(e.Data, i.Trigger.Data, p, i.StepResults));
 
+    /// <summary>True when an event could still convert a finished instance (goal window still open).</summary>
+    public static bool CanStillConvert(JourneyDefinition j, JourneyInstance i, DateTimeOffset eventTime) =>
+        i.Status is InstanceStatus.Completed or InstanceStatus.Exited && i.ConvertedAt is null && j.Goal is { } g
+        && eventTime >= i.StartedAt && eventTime - (i.LastMessageAt ?? i.StartedAt) <= g.Within;
+
     /// <summary>Moves the instance as far as it can go for this input; changes <paramref name="i"/> in place.</summary>
     public RunResult Run(JourneyDefinition j, JourneyInstance i, EngineContext ctx, EngineInput input)
     {
@@ -157,6 +162,12 @@ public sealed class JourneyEngine(EngineOptions options, Templates templates)
         {
             if (i.Status != InstanceStatus.Active)
             {
+                // A finished instance still converts: the goal window runs from its last message, not its last step.
+                if (input is EventInput { Event: var late } && i.Status is InstanceStatus.Completed or InstanceStatus.Exited)
+                {
+                    CheckGoal(late);
+                }
+
                 return;
             }
 
@@ -216,6 +227,12 @@ public sealed class JourneyEngine(EngineOptions options, Templates templates)
             Result.Changed = true;
             i.ConvertedAt = e.Timestamp;
             Result.ConvertedAt = e.Timestamp;
+            if (i.Status != InstanceStatus.Active)
+            {
+                i.Status = InstanceStatus.Converted;
+                return true;
+            }
+
             if (g.ExitOnConversion)
             {
                 End(InstanceStatus.Converted, "goal:" + g.Rule.Event);

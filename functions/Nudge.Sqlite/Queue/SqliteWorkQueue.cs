@@ -53,7 +53,7 @@ public sealed class SqliteWorkQueue : IWorkQueue, IAsyncDisposable
     public static async Task<SqliteWorkQueue> OpenAsync(string path, TimeProvider time, int maxDeliveries = 5, CancellationToken ct = default)
     {
         var q = new SqliteWorkQueue(path, time, maxDeliveries);
-        q._appendConnection = await SqliteDb.OpenAsync(q._cs, ct);
+        q._appendConnection = await SqliteDb.OpenAsync(q._cs, durable: true, ct);
         await SqliteDb.ExecAsync(q._appendConnection, Schema, ct);
         await using (var release = SqliteDb.Command(q._appendConnection,
             "UPDATE messages SET visible_at = $now, lease = NULL WHERE lease IS NOT NULL AND visible_at > $now", null,
@@ -62,7 +62,7 @@ public sealed class SqliteWorkQueue : IWorkQueue, IAsyncDisposable
             await release.ExecuteNonQueryAsync(ct);
         }
 
-        q._opsConnection = await SqliteDb.OpenAsync(q._cs, ct);
+        q._opsConnection = await SqliteDb.OpenAsync(q._cs, durable: true, ct);
         q._appendLoop = Task.Run(q.AppendLoopAsync, CancellationToken.None);
         return q;
     }

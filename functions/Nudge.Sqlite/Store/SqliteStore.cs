@@ -54,10 +54,13 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
     public string Path => new SqliteConnectionStringBuilder(_cs).DataSource;
 
     /// <summary>Opens (and creates, if needed) the store at <paramref name="path"/>.</summary>
-    public static async Task<SqliteStore> OpenAsync(string path, CancellationToken ct = default)
+    public static Task<SqliteStore> OpenAsync(string path, CancellationToken ct = default) => OpenAsync(path, durable: true, ct);
+
+    /// <summary>Opens the store; <paramref name="durable"/> false is only for simulations and benchmarks (commits are not fsynced).</summary>
+    public static async Task<SqliteStore> OpenAsync(string path, bool durable, CancellationToken ct = default)
     {
         var store = new SqliteStore(path);
-        store._writeConnection = await SqliteDb.OpenAsync(store._cs, ct);
+        store._writeConnection = await SqliteDb.OpenAsync(store._cs, durable, ct);
         await SqliteDb.ExecAsync(store._writeConnection, Schema, ct);
         return store;
     }
