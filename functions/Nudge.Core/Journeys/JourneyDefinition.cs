@@ -17,6 +17,9 @@ public sealed class JourneyDefinition
     /// <summary>The file it was loaded from, for error messages and the admin API.</summary>
     public required string SourceFile { get; init; }
 
+    /// <summary>The line of <c>id:</c> in <see cref="SourceFile"/>, for errors about the id.</summary>
+    public int IdLine { get; init; } = 1;
+
     public required Trigger Trigger { get; init; }
 
     /// <summary>Events older than this never start the journey (Customer.io: 72 h).</summary>

@@ -59,7 +59,7 @@ public sealed record EngineOptions(FrequencyCaps Caps, Schedule Schedule)
 /// or storage; the pipeline loads the context, runs it, and stores the instance, messages and attribute updates.
 /// Message ids derive from (instance, step, visit), so re-running a step after a crash yields the same message.
 /// </summary>
-public sealed class JourneyEngine(EngineOptions options, Templates templates)
+public sealed partial class JourneyEngine(EngineOptions options, Templates templates)
 {
     public EngineOptions Options { get; } = options;
 
@@ -195,7 +195,8 @@ public sealed class JourneyEngine(EngineOptions options, Templates templates)
                 return;
             }
 
-            if (j.Exits.FirstOrDefault(r => RuleMatches(r, e, i, ctx.Profile)) is { } exit)
+            // An event from before the instance began (sent late, or replayed) cannot end it.
+            if (e.Timestamp >= i.StartedAt && j.Exits.FirstOrDefault(r => RuleMatches(r, e, i, ctx.Profile)) is { } exit)
             {
                 End(InstanceStatus.Exited, "exit_event:" + exit.Event);
                 return;
@@ -204,8 +205,19 @@ public sealed class JourneyEngine(EngineOptions options, Templates templates)
             if (i.CurrentStep is { } id && j.Find(id) is WaitForStep w && RuleMatches(w.Rule, e, i, ctx.Profile))
             {
                 Result.Changed = true;
-                i.StepResults[w.Id] = new JsonObject { ["outcome"] = "event", ["event_id"] = e.EventId, ["at"] = ctx.Now };
-                Goto(w.OnEvent ?? j.NextOf(w), ctx.Now);
+                var until = i.StepEnteredAt + w.Timeout;
+                if (e.Timestamp > until)
+                {
+                    // The wait had already timed out when the event happened; a late timer must not change the outcome.
+                    i.StepResults[w.Id] = new JsonObject { ["outcome"] = "timeout", ["at"] = until };
+                    Goto(w.OnTimeout ?? j.NextOf(w), until);
+                }
+                else
+                {
+                    i.StepResults[w.Id] = new JsonObject { ["outcome"] = "event", ["event_id"] = e.EventId, ["at"] = ctx.Now };
+                    Goto(w.OnEvent ?? j.NextOf(w), ctx.Now);
+                }
+
                 Execute();
             }
         }
@@ -522,7 +534,7 @@ public sealed class JourneyEngine(EngineOptions options, Templates templates)
                     }
 
                 case Channel.Sms:
-                    return consent.SmsConsent == true && consent.SmsPhone is { } phone && phone.StartsWith('+')
+                    return consent.SmsConsent == true && consent.SmsPhone is { } phone && E164().IsMatch(phone)
                         ? (null, [phone], [])
                         : (MessageReason.ConsentMissing, [], []);
                 default:
@@ -608,4 +620,7 @@ public sealed class JourneyEngine(EngineOptions options, Templates templates)
     }
 
     internal Templates Templates { get; } = templates;
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^\+[1-9]\d{6,14}$")]
+    private static partial System.Text.RegularExpressions.Regex E164();
 }

@@ -43,7 +43,7 @@ public static partial class JourneyLoader
 
         foreach (var dup in journeys.GroupBy(j => j.Id).Where(g => g.Count() > 1))
         {
-            problems.Add(new JourneyProblem(dup.Last().SourceFile, 1, "id", $"journey id '{dup.Key}' is also used by {dup.First().SourceFile}"));
+            problems.Add(new JourneyProblem(dup.Last().SourceFile, dup.Last().IdLine, "id", $"journey id '{dup.Key}' is also used by {dup.First().SourceFile}"));
         }
 
         return problems.Count > 0 ? throw new JourneyValidationException(problems) : journeys;
@@ -61,6 +61,11 @@ public static partial class JourneyLoader
         catch (YamlException e)
         {
             throw new JourneyValidationException([new JourneyProblem(file, (int)e.Start.Line, "", "not valid YAML: " + e.Message)]);
+        }
+        catch (InvalidOperationException e)
+        {
+            // YamlDotNet reports some unterminated structures (an unclosed '{') this way, without a position.
+            throw new JourneyValidationException([new JourneyProblem(file, text.Count(c => c == '\n') + 1, "", "not valid YAML: the document ends inside an unclosed structure (" + e.Message + ")")]);
         }
 
         var r = new Reader(file, lines);
@@ -116,6 +121,7 @@ public static partial class JourneyLoader
             Version = version!.Value,
             Name = r.Str(o, "name", "name", required: false) ?? id!,
             SourceFile = file,
+            IdLine = lines.GetValueOrDefault("id", 1),
             Trigger = trigger!,
             MaxEventAge = maxAge,
             Reentry = reentry,

@@ -38,7 +38,7 @@ public sealed class Schedule(string defaultZone, QuietHours? quietHours)
                 continue;
             }
 
-            var candidate = zone.ResolveLocal(date + at, Resolvers.LenientResolver).ToInstant().ToDateTimeOffset();
+            var candidate = zone.ResolveLocal(date + at, GapToEnd).ToInstant().ToDateTimeOffset();
             if (candidate >= after)
             {
                 return candidate;
@@ -62,6 +62,10 @@ public sealed class Schedule(string defaultZone, QuietHours? quietHours)
         var inside = q.Start <= q.End ? local >= q.Start && local < q.End : local >= q.Start || local < q.End;
         return inside ? NextLocal(at, zone, q.End, null) : null;
     }
+
+    /// <summary>Ambiguous local times take the first occurrence; skipped ones the first instant after the gap.</summary>
+    private static readonly ZoneLocalMappingResolver GapToEnd =
+        Resolvers.CreateMappingResolver(Resolvers.ReturnEarlier, Resolvers.ReturnStartOfIntervalAfter);
 
     private static DayOfWeek BclDay(IsoDayOfWeek d) => d == IsoDayOfWeek.Sunday ? DayOfWeek.Sunday : (DayOfWeek)(int)d;
 }

@@ -85,8 +85,9 @@ public sealed partial class Templates
         return unresolved.Count > 0 ? (null, "missing variable " + string.Join(", ", unresolved)) : (text, null);
     }
 
+    /// <summary>True when the template pipes this exact variable (its full path) into the default filter.</summary>
     private static bool HasDefault(string source, string path) =>
-        Regex.IsMatch(source, Regex.Escape(path[(path.LastIndexOf('.') + 1)..]) + @"(\s*\[[^\]]*\])*\s*\|\s*default\b");
+        Regex.IsMatch(source, @"(?<![\w.\]])" + Regex.Escape(path) + @"\s*\|\s*default\b");
 
     private static object? ToScript(JsonNode? n, string path, List<string> missing) => n switch
     {
