@@ -14,7 +14,15 @@ namespace Nudge.Pipeline;
 /// journeys from events and attribute dates, delivers events to running instances, fires due timers, and stores
 /// instances, messages and attribute updates in the caller's session (so one transaction covers them on SQLite).
 /// </summary>
-public sealed class JourneyRuntime(IReadOnlyList<JourneyDefinition> journeys, JourneyEngine engine, IngestLimits limits)
+/// <param name="journeys">The loaded journeys.</param>
+/// <param name="engine">The engine.</param>
+/// <param name="limits">Ingest limits (attribute count for update steps).</param>
+/// <param name="eventsAlwaysDelivered">
+/// True when every stored event has already been delivered to the person's active instances in the same transaction
+/// (the embedded server: one writer runs process-event and the timers). Timers then skip re-reading the events since
+/// the instance started. False where process-event and run-step race (Functions): timers re-check those events for exits.
+/// </param>
+public sealed class JourneyRuntime(IReadOnlyList<JourneyDefinition> journeys, JourneyEngine engine, IngestLimits limits, bool eventsAlwaysDelivered = false)
 {
     /// <summary>Most events since an instance started that a timer run reads to look for exits: 500.</summary>
     private const int MaxEventsPerRun = 500;
@@ -171,11 +179,11 @@ public sealed class JourneyRuntime(IReadOnlyList<JourneyDefinition> journeys, Jo
     private async Task RunAsync(IStoreSession s, JourneyDefinition j, JourneyInstance i, Profile p, EngineInput input, DateTimeOffset now)
     {
         var devices = await s.GetDevicesAsync(p.Key);
-        var horizon = engine.Options.Caps.Horizon;
+        var horizon = j.Caps.Count == 0 ? engine.Options.Caps.Horizon : new FrequencyCaps([.. engine.Options.Caps.Rules, .. j.Caps]).Horizon;
         var history = horizon == TimeSpan.Zero ? [] : (await s.GetMessagesSinceAsync(p.Key, now - horizon))
             .Where(m => m.CountsTowardCaps)
-            .Select(m => new SendRecord(m.Channel, m.CreatedAt, m.Priority, m.Transactional)).ToList();
-        var events = input == EngineInput.Timer
+            .Select(m => new SendRecord(m.Channel, m.CreatedAt, m.Priority, m.Transactional, m.JourneyId)).ToList();
+        var events = input == EngineInput.Timer && !eventsAlwaysDelivered && (j.Exits.Count > 0 || j.Goal is not null)
             ? (await s.GetEventsSinceAsync(p.Key, i.StartedAt, MaxEventsPerRun)).Select(e => new EventSnapshot(e.Name, e.EventId, e.Timestamp, e.Data)).ToList()
             : [];
         var result = engine.Run(j, i, new EngineContext(p, devices, history, events, now), input);

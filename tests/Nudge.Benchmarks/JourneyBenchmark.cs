@@ -52,7 +52,7 @@ internal static class JourneyBenchmark
         var engine = new JourneyEngine(new EngineOptions(
             new FrequencyCaps([new(Channel.Push, 3, TimeSpan.FromHours(24)), new(Channel.Email, 3, TimeSpan.FromHours(24))]),
             new Schedule("UTC", null)), new Templates());
-        var runtime = new JourneyRuntime([journey], engine, new IngestLimits());
+        var runtime = new JourneyRuntime([journey], engine, new IngestLimits(), eventsAlwaysDelivered: true);
         await using var store = await SqliteStore.OpenAsync(Path.Combine(dir, "bench.db"));
 
         var now = DateTimeOffset.UtcNow;
@@ -132,7 +132,7 @@ internal static class JourneyBenchmark
                     await runtime.FireAsync(s, id, at);
                     if (wakes.TryGetValue(id, out var w))
                     {
-                        lateness.Add((at - w).TotalMilliseconds);
+                        lateness.Add((at - DateTimeOffset.FromUnixTimeMilliseconds(w.ToUnixTimeMilliseconds())).TotalMilliseconds);
                     }
                 }
 

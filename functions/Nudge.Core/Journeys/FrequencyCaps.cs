@@ -3,7 +3,27 @@ using Nudge.Core.Messages;
 namespace Nudge.Core.Journeys;
 
 /// <summary>At most <paramref name="Count"/> sends of a channel within <paramref name="Window"/> (rolling).</summary>
-public sealed record CapRule(Channel Channel, int Count, TimeSpan Window);
+public sealed partial record CapRule(Channel Channel, int Count, TimeSpan Window)
+{
+    /// <summary>Reads "channel:count/window", e.g. "sms:1/24h" or "push:3/1d".</summary>
+    public static bool TryParse(string text, out CapRule rule)
+    {
+        rule = null!;
+        var m = Pattern().Match(text);
+        if (!m.Success || !Enum.TryParse<Channel>(m.Groups[1].Value, ignoreCase: true, out var channel)
+            || !Durations.TryParse(m.Groups[3].Value, out var window) || window <= TimeSpan.Zero
+            || !int.TryParse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture, out var count) || count < 1)
+        {
+            return false;
+        }
+
+        rule = new CapRule(channel, count, window);
+        return true;
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^(push|sms|email):(\d{1,6})/(\S+)$")]
+    private static partial System.Text.RegularExpressions.Regex Pattern();
+}
 
 /// <summary>
 /// Global frequency caps. A send is checked against past sends of the same channel from journeys of equal or higher

@@ -43,6 +43,9 @@ public sealed class JourneyDefinition
     /// <summary>Higher wins when frequency caps force a choice (cart recovery above browse).</summary>
     public int Priority { get; init; }
 
+    /// <summary>Caps on this journey's own sends (e.g. push:1/24h), on top of the global caps.</summary>
+    public IReadOnlyList<CapRule> Caps { get; init; } = [];
+
     /// <summary>Transactional journeys are exempt from frequency caps and quiet hours.</summary>
     public bool Transactional { get; init; }
 

@@ -480,12 +480,19 @@ public sealed partial class JourneyEngine(EngineOptions options, Templates templ
                     return null;
                 }
 
-                if (engine.Options.Caps.Check(channel, j.Priority, ctx.Now, _history) is { } capped)
+                var capped = engine.Options.Caps.Check(channel, j.Priority, ctx.Now, _history);
+                if (capped is null && j.Caps.Count > 0)
+                {
+                    // The journey's own caps count only its own sends, whatever their priority.
+                    capped = new FrequencyCaps(j.Caps).Check(channel, int.MinValue, ctx.Now, _history.Where(h => h.JourneyId == j.Id));
+                }
+
+                if (capped is { } blocked)
                 {
                     if (s.Caps == CapMode.Defer)
                     {
-                        i.StepResults[s.Id] = new JsonObject { ["deferred"] = MessageReason.FrequencyCapped, ["until"] = capped.Until };
-                        return capped.Until;
+                        i.StepResults[s.Id] = new JsonObject { ["deferred"] = MessageReason.FrequencyCapped, ["until"] = blocked.Until };
+                        return blocked.Until;
                     }
 
                     Record(s, id, channel, MessageStatus.Undeliverable, MessageReason.FrequencyCapped, null, recipients, platforms, passedOver);
@@ -502,7 +509,7 @@ public sealed partial class JourneyEngine(EngineOptions options, Templates templ
             }
 
             Record(s, id, channel, MessageStatus.Drafted, null, content, recipients, platforms, passedOver);
-            _history.Add(new SendRecord(channel, ctx.Now, j.Priority, j.Transactional));
+            _history.Add(new SendRecord(channel, ctx.Now, j.Priority, j.Transactional, j.Id));
             i.LastMessageAt = ctx.Now;
             return null;
         }

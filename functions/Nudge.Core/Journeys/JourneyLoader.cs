@@ -18,7 +18,7 @@ public static partial class JourneyLoader
     private static readonly HashSet<string> TopKeys = new(StringComparer.Ordinal)
     {
         "id", "version", "name", "trigger", "max_event_age", "reentry", "concurrent", "exit", "goal", "holdout",
-        "priority", "transactional", "testing", "steps", "description",
+        "priority", "transactional", "testing", "steps", "description", "caps",
     };
 
     private static readonly string[] StepKinds = ["delay", "delay_until", "wait_for", "branch", "send", "update", "exit"];
@@ -110,6 +110,26 @@ public static partial class JourneyLoader
         }
 
         var maxAge = r.Duration(o, "max_event_age", "max_event_age", required: false, positive: true) ?? TimeSpan.FromHours(72);
+        var caps = new List<CapRule>();
+        if (o["caps"] is not null)
+        {
+            var list = r.List(o, "caps", "caps");
+            for (var i = 0; i < list.Count; i++)
+            {
+                if (r.StrValue(list[i], $"caps[{i}]") is { } capText)
+                {
+                    if (CapRule.TryParse(capText, out var rule))
+                    {
+                        caps.Add(rule);
+                    }
+                    else
+                    {
+                        r.Add($"caps[{i}]", $"'{capText}' is not channel:count/window, e.g. push:1/24h");
+                    }
+                }
+            }
+        }
+
         if (r.Problems.Count > 0)
         {
             throw new JourneyValidationException(r.Problems);
@@ -131,6 +151,7 @@ public static partial class JourneyLoader
             Goal = goal,
             HoldoutPercent = holdout,
             Priority = r.Int(o, "priority", "priority", required: false, min: -1000) ?? 0,
+            Caps = caps,
             Transactional = r.Bool(o, "transactional", "transactional") ?? false,
             Testing = r.Bool(o, "testing", "testing") ?? false,
             Steps = steps,

@@ -92,4 +92,4 @@ public sealed class Message
 }
 
 /// <summary>A past send as frequency caps see it.</summary>
-public sealed record SendRecord(Channel Channel, DateTimeOffset At, int Priority, bool Transactional);
+public sealed record SendRecord(Channel Channel, DateTimeOffset At, int Priority, bool Transactional, string? JourneyId = null);

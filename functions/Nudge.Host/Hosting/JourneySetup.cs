@@ -1,11 +1,10 @@
 using System.Globalization;
-using System.Text.RegularExpressions;
 using Nudge.Core.Journeys;
 
 namespace Nudge.Host.Hosting;
 
 /// <summary>Loads journey files and engine settings at start-up; anything invalid stops start-up with a precise message.</summary>
-public static partial class JourneySetup
+public static class JourneySetup
 {
     /// <exception cref="JourneyValidationException">A journey file is invalid (message names file, line, path).</exception>
     /// <exception cref="InvalidOperationException">A Nudge:Journeys setting is invalid.</exception>
@@ -38,18 +37,9 @@ public static partial class JourneySetup
             ? t
             : throw new InvalidOperationException($"Nudge:Journeys:{name}: '{value}' is not a time of day as HH:mm");
 
-    private static CapRule Cap(string text, int index)
-    {
-        var m = CapPattern().Match(text);
-        if (!m.Success || !Enum.TryParse<Channel>(m.Groups[1].Value, ignoreCase: true, out var channel)
-            || !Durations.TryParse(m.Groups[3].Value, out var window) || window <= TimeSpan.Zero)
-        {
-            throw new InvalidOperationException($"Nudge:Journeys:Caps:{index}: '{text}' is not channel:count/window, e.g. sms:1/24h");
-        }
+    private static CapRule Cap(string text, int index) =>
+        CapRule.TryParse(text, out var rule)
+            ? rule
+            : throw new InvalidOperationException($"Nudge:Journeys:Caps:{index}: '{text}' is not channel:count/window, e.g. sms:1/24h");
 
-        return new CapRule(channel, int.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture), window);
-    }
-
-    [GeneratedRegex(@"^(push|sms|email):(\d{1,6})/(\S+)$")]
-    private static partial Regex CapPattern();
 }

@@ -62,7 +62,8 @@ public static class NudgeServer
         builder.Services.AddSingleton<IWorkQueue>(queue);
         builder.Services.AddSingleton(queue);
         builder.Services.AddSingleton<IngestWriter>();
-        var runtime = new JourneyRuntime(journeys, new JourneyEngine(engineOptions, new Templates()), limits);
+        // Embedded: one writer applies events and timers, so every stored event already reached its instances.
+        var runtime = new JourneyRuntime(journeys, new JourneyEngine(engineOptions, new Templates()), limits, eventsAlwaysDelivered: true);
         builder.Services.AddSingleton(runtime);
         builder.Services.AddSingleton(new EventProcessor(limits, time, runtime));
         builder.Services.AddSingleton(new SendStage(store));

@@ -5,6 +5,7 @@ using Nudge.Core.Journeys;
 using Nudge.Core.Messages;
 using Nudge.Core.Profiles;
 using Nudge.Core.Storage;
+using Nudge.Sqlite;
 
 namespace Nudge.Sqlite.Store;
 
@@ -100,7 +101,7 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
 
     public Task<StoreCounts> CountAsync(CancellationToken ct = default) => ReadAsync(async c =>
     {
-        await using var cmd = SqliteDb.Command(c, """
+        await using var cmd = Prepared.Cmd(c, """
             SELECT (SELECT COUNT(*) FROM profiles), (SELECT COUNT(*) FROM devices),
                    (SELECT COUNT(*) FROM events), (SELECT COUNT(*) FROM processed)
             """, null);
@@ -112,7 +113,7 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
     public Task<IReadOnlyList<(string Id, string ProfileKey)>> DueInstancesAsync(DateTimeOffset now, int limit, CancellationToken ct = default) =>
         ReadAsync<IReadOnlyList<(string, string)>>(async c =>
         {
-            await using var cmd = SqliteDb.Command(c, "SELECT id, profile_key FROM instances WHERE wake_at IS NOT NULL AND wake_at <= $now ORDER BY wake_at LIMIT $n", null,
+            await using var cmd = Prepared.Cmd(c, "SELECT id, profile_key FROM instances WHERE wake_at IS NOT NULL AND wake_at <= $now ORDER BY wake_at LIMIT $n", null,
                 ("$now", now.ToUnixTimeMilliseconds()), ("$n", limit));
             await using var r = await cmd.ExecuteReaderAsync(ct);
             var list = new List<(string, string)>();
@@ -126,7 +127,7 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
 
     public Task<DateTimeOffset?> NextWakeAsync(CancellationToken ct = default) => ReadAsync(async c =>
     {
-        await using var cmd = SqliteDb.Command(c, "SELECT MIN(wake_at) FROM instances WHERE wake_at IS NOT NULL", null);
+        await using var cmd = Prepared.Cmd(c, "SELECT MIN(wake_at) FROM instances WHERE wake_at IS NOT NULL", null);
         return await cmd.ExecuteScalarAsync(ct) is long ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : (DateTimeOffset?)null;
     }, ct);
 
@@ -145,7 +146,7 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
     public Task<IReadOnlyList<OutboxEntry>> GetOutboxAsync(int limit, CancellationToken ct = default) =>
         ReadAsync<IReadOnlyList<OutboxEntry>>(async c =>
         {
-            await using var cmd = SqliteDb.Command(c, "SELECT doc FROM outbox ORDER BY recorded_at DESC, message_id LIMIT $n", null, ("$n", limit));
+            await using var cmd = Prepared.Cmd(c, "SELECT doc FROM outbox ORDER BY recorded_at DESC, message_id LIMIT $n", null, ("$n", limit));
             await using var r = await cmd.ExecuteReaderAsync(ct);
             var list = new List<OutboxEntry>();
             while (await r.ReadAsync(ct))
@@ -186,7 +187,7 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
 
         public async Task<bool> TryMarkProcessedAsync(string key, DateTimeOffset at)
         {
-            await using var cmd = SqliteDb.Command(c, "INSERT OR IGNORE INTO processed(key, at) VALUES($k, $a)", tx,
+            await using var cmd = Prepared.Cmd(c, "INSERT OR IGNORE INTO processed(key, at) VALUES($k, $a)", tx,
                 ("$k", key), ("$a", at.ToUnixTimeMilliseconds()));
             return await cmd.ExecuteNonQueryAsync() == 1;
         }
@@ -200,9 +201,9 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
             var doc = JsonSerializer.Serialize(p, StoreJson.Options);
             var now = p.UpdatedAt.ToUnixTimeMilliseconds();
             await using (var cmd = p.Version == 0
-                ? SqliteDb.Command(c, "INSERT OR IGNORE INTO profiles(key, version, doc, updated_at) VALUES($k, 1, $d, $u)", tx,
+                ? Prepared.Cmd(c, "INSERT OR IGNORE INTO profiles(key, version, doc, updated_at) VALUES($k, 1, $d, $u)", tx,
                     ("$k", p.Key), ("$d", doc), ("$u", now))
-                : SqliteDb.Command(c, "UPDATE profiles SET version = version + 1, doc = $d, updated_at = $u WHERE key = $k AND version = $v", tx,
+                : Prepared.Cmd(c, "UPDATE profiles SET version = version + 1, doc = $d, updated_at = $u WHERE key = $k AND version = $v", tx,
                     ("$k", p.Key), ("$d", doc), ("$u", now), ("$v", p.Version)))
             {
                 if (await cmd.ExecuteNonQueryAsync() != 1)
@@ -211,14 +212,14 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
                 }
             }
 
-            await using (var del = SqliteDb.Command(c, "DELETE FROM identifiers WHERE profile_key = $k", tx, ("$k", p.Key)))
+            await using (var del = Prepared.Cmd(c, "DELETE FROM identifiers WHERE profile_key = $k", tx, ("$k", p.Key)))
             {
                 await del.ExecuteNonQueryAsync();
             }
 
             foreach (var (kind, value) in Queries.IdentifiersOf(p))
             {
-                await using var ins = SqliteDb.Command(c, "INSERT INTO identifiers(kind, value, profile_key) VALUES($t, $v, $k) ON CONFLICT DO NOTHING", tx,
+                await using var ins = Prepared.Cmd(c, "INSERT INTO identifiers(kind, value, profile_key) VALUES($t, $v, $k) ON CONFLICT DO NOTHING", tx,
                     ("$t", kind), ("$v", value), ("$k", p.Key));
                 if (await ins.ExecuteNonQueryAsync() == 0 && !kind.StartsWith("alias_", StringComparison.Ordinal))
                 {
@@ -238,14 +239,14 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
                 "DELETE FROM messages WHERE profile_key = $k", "DELETE FROM profiles WHERE key = $k",
             })
             {
-                await using var cmd = SqliteDb.Command(c, sql, tx, ("$k", key));
+                await using var cmd = Prepared.Cmd(c, sql, tx, ("$k", key));
                 await cmd.ExecuteNonQueryAsync();
             }
         }
 
         public async Task AppendEventAsync(StoredEvent e)
         {
-            await using var cmd = SqliteDb.Command(c, """
+            await using var cmd = Prepared.Cmd(c, """
                 INSERT INTO events(profile_key, event_id, name, type, ts, received_at, source, data)
                 VALUES($p, $i, $n, $t, $ts, $r, $s, $d)
                 """, tx, ("$p", e.ProfileKey), ("$i", e.EventId), ("$n", e.Name), ("$t", e.Type),
@@ -256,7 +257,7 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
 
         public async Task MoveEventsAsync(string fromKey, string toKey)
         {
-            await using var cmd = SqliteDb.Command(c, "UPDATE events SET profile_key = $t WHERE profile_key = $f", tx, ("$f", fromKey), ("$t", toKey));
+            await using var cmd = Prepared.Cmd(c, "UPDATE events SET profile_key = $t WHERE profile_key = $f", tx, ("$f", fromKey), ("$t", toKey));
             await cmd.ExecuteNonQueryAsync();
         }
 
@@ -271,7 +272,7 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
 
         public async Task PutDeviceAsync(Device d)
         {
-            await using var cmd = SqliteDb.Command(c, """
+            await using var cmd = Prepared.Cmd(c, """
                 INSERT INTO devices(token, profile_key, device_id, doc) VALUES($t, $p, $i, $d)
                 ON CONFLICT(token) DO UPDATE SET profile_key = excluded.profile_key, device_id = excluded.device_id, doc = excluded.doc
                 """, tx, ("$t", d.Token), ("$p", d.ProfileKey), ("$i", d.DeviceId), ("$d", JsonSerializer.Serialize(d, StoreJson.Options)));
@@ -280,7 +281,7 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
 
         public async Task DeleteDeviceAsync(string token)
         {
-            await using var cmd = SqliteDb.Command(c, "DELETE FROM devices WHERE token = $t", tx, ("$t", token));
+            await using var cmd = Prepared.Cmd(c, "DELETE FROM devices WHERE token = $t", tx, ("$t", token));
             await cmd.ExecuteNonQueryAsync();
         }
 
@@ -298,11 +299,11 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
             var doc = JsonSerializer.Serialize(i, StoreJson.Options);
             var wake = i.WakeAt?.ToUnixTimeMilliseconds();
             await using var cmd = i.Version == 0
-                ? SqliteDb.Command(c, """
+                ? Prepared.Cmd(c, """
                     INSERT OR IGNORE INTO instances(id, profile_key, journey_id, status, wake_at, version, doc)
                     VALUES($id, $p, $j, $s, $w, 1, $d)
                     """, tx, ("$id", i.Id), ("$p", i.ProfileKey), ("$j", i.JourneyId), ("$s", i.Status.ToString()), ("$w", wake), ("$d", doc))
-                : SqliteDb.Command(c, """
+                : Prepared.Cmd(c, """
                     UPDATE instances SET profile_key = $p, status = $s, wake_at = $w, version = version + 1, doc = $d
                     WHERE id = $id AND version = $v
                     """, tx, ("$id", i.Id), ("$p", i.ProfileKey), ("$s", i.Status.ToString()), ("$w", wake), ("$d", doc), ("$v", i.Version));
@@ -316,7 +317,7 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
 
         public async Task<bool> TryAddMessageAsync(Message m)
         {
-            await using var cmd = SqliteDb.Command(c, """
+            await using var cmd = Prepared.Cmd(c, """
                 INSERT OR IGNORE INTO messages(id, profile_key, instance_id, channel, status, created_at, ready, doc)
                 VALUES($id, $p, $i, $c, $s, $t, $r, $d)
                 """, tx, Queries.MessageArgs(m));
@@ -325,7 +326,7 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
 
         public async Task PutMessageAsync(Message m)
         {
-            await using var cmd = SqliteDb.Command(c, """
+            await using var cmd = Prepared.Cmd(c, """
                 INSERT INTO messages(id, profile_key, instance_id, channel, status, created_at, ready, doc)
                 VALUES($id, $p, $i, $c, $s, $t, $r, $d)
                 ON CONFLICT(id) DO UPDATE SET profile_key = excluded.profile_key, status = excluded.status,
@@ -357,7 +358,7 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
 
         public async Task RecordOutboxAsync(OutboxEntry e)
         {
-            await using var cmd = SqliteDb.Command(c, """
+            await using var cmd = Prepared.Cmd(c, """
                 INSERT OR IGNORE INTO outbox(message_id, profile_key, channel, recorded_at, doc) VALUES($m, $p, $c, $t, $d)
                 """, tx, ("$m", e.MessageId), ("$p", e.ProfileKey), ("$c", e.Channel), ("$t", e.RecordedAt.ToUnixTimeMilliseconds()),
                 ("$d", JsonSerializer.Serialize(e, StoreJson.Options)));
@@ -436,7 +437,7 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
             };
             if (id.Kind == IdentifierKind.CioId)
             {
-                await using var direct = SqliteDb.Command(c, "SELECT key FROM profiles WHERE key = $v", tx, ("$v", id.Value));
+                await using var direct = Prepared.Cmd(c, "SELECT key FROM profiles WHERE key = $v", tx, ("$v", id.Value));
                 if (await direct.ExecuteScalarAsync() is string k)
                 {
                     return k;
@@ -445,7 +446,7 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
 
             foreach (var kind in kinds)
             {
-                await using var cmd = SqliteDb.Command(c, "SELECT profile_key FROM identifiers WHERE kind = $t AND value = $v", tx,
+                await using var cmd = Prepared.Cmd(c, "SELECT profile_key FROM identifiers WHERE kind = $t AND value = $v", tx,
                     ("$t", kind), ("$v", id.Value));
                 if (await cmd.ExecuteScalarAsync() is string key)
                 {
@@ -458,7 +459,7 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
 
         public static async Task<Profile?> GetProfileAsync(SqliteConnection c, SqliteTransaction? tx, string key)
         {
-            await using var cmd = SqliteDb.Command(c, "SELECT doc, version FROM profiles WHERE key = $k", tx, ("$k", key));
+            await using var cmd = Prepared.Cmd(c, "SELECT doc, version FROM profiles WHERE key = $k", tx, ("$k", key));
             await using var r = await cmd.ExecuteReaderAsync();
             if (!await r.ReadAsync())
             {
@@ -472,7 +473,7 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
 
         public static async Task<IReadOnlyList<Device>> DevicesAsync(SqliteConnection c, SqliteTransaction? tx, string where, string value)
         {
-            await using var cmd = SqliteDb.Command(c, $"SELECT doc FROM devices WHERE {where} ORDER BY token", tx, ("$v", value));
+            await using var cmd = Prepared.Cmd(c, $"SELECT doc FROM devices WHERE {where} ORDER BY token", tx, ("$v", value));
             await using var r = await cmd.ExecuteReaderAsync();
             var list = new List<Device>();
             while (await r.ReadAsync())
@@ -485,7 +486,7 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
 
         public static async Task<IReadOnlyList<JourneyInstance>> InstancesAsync(SqliteConnection c, SqliteTransaction? tx, string where, string value)
         {
-            await using var cmd = SqliteDb.Command(c, $"SELECT doc, version FROM instances WHERE {where} ORDER BY id", tx, ("$v", value));
+            await using var cmd = Prepared.Cmd(c, $"SELECT doc, version FROM instances WHERE {where} ORDER BY id", tx, ("$v", value));
             await using var r = await cmd.ExecuteReaderAsync();
             var list = new List<JourneyInstance>();
             while (await r.ReadAsync())
@@ -500,7 +501,7 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
 
         public static async Task<IReadOnlyList<Message>> MessagesAsync(SqliteConnection c, SqliteTransaction? tx, string where, params (string, object?)[] args)
         {
-            await using var cmd = SqliteDb.Command(c, $"SELECT doc FROM messages WHERE {where}", tx, args);
+            await using var cmd = Prepared.Cmd(c, $"SELECT doc FROM messages WHERE {where}", tx, args);
             await using var r = await cmd.ExecuteReaderAsync();
             var list = new List<Message>();
             while (await r.ReadAsync())
@@ -520,20 +521,20 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
 
         public static async Task<IReadOnlyList<StoredEvent>> EventsSinceAsync(SqliteConnection c, SqliteTransaction? tx, string key, DateTimeOffset since, int limit)
         {
-            await using var cmd = SqliteDb.Command(c, """
+            await using var cmd = Prepared.Cmd(c, """
                 SELECT event_id, profile_key, name, type, ts, received_at, source, data FROM events
                 WHERE profile_key = $k AND ts >= $t ORDER BY ts, seq LIMIT $n
                 """, tx, ("$k", key), ("$t", since.ToUnixTimeMilliseconds()), ("$n", limit));
-            return await ReadEventsAsync(cmd);
+            return await ReadEventsAsync(cmd.Command);
         }
 
         public static async Task<IReadOnlyList<StoredEvent>> EventsAsync(SqliteConnection c, string where, string? key, int limit)
         {
-            await using var cmd = SqliteDb.Command(c, $"""
+            await using var cmd = Prepared.Cmd(c, $"""
                 SELECT event_id, profile_key, name, type, ts, received_at, source, data FROM events
                 WHERE {where} ORDER BY ts DESC, seq DESC LIMIT $n
                 """, null, ("$k", key), ("$n", limit));
-            return await ReadEventsAsync(cmd);
+            return await ReadEventsAsync(cmd.Command);
         }
 
         private static async Task<IReadOnlyList<StoredEvent>> ReadEventsAsync(SqliteCommand cmd)
