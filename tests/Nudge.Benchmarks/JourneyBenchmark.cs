@@ -46,7 +46,7 @@ internal static class JourneyBenchmark
 
     public sealed record Result(int Instances, int Fired, double StepsPerSecond, double SeedSeconds, double P50Ms, double P99Ms, double MaxMs, int LatenessSamples, double PeakRssMiB);
 
-    public static async Task<Result> RunAsync(int instances, int fireCount, int latenessCount, string dir)
+    public static async Task<Result> RunAsync(int instances, int fireCount, int latenessCount, int batch, string dir)
     {
         var journey = JourneyLoader.Parse("bench.yaml", Journey);
         var engine = new JourneyEngine(new EngineOptions(
@@ -84,7 +84,7 @@ internal static class JourneyBenchmark
         var watch = Stopwatch.StartNew();
         while (true)
         {
-            var due = await store.DueInstancesAsync(DateTimeOffset.UtcNow, 256);
+            var due = await store.DueInstancesAsync(DateTimeOffset.UtcNow, batch);
             if (due.Count == 0)
             {
                 break;
@@ -122,7 +122,7 @@ internal static class JourneyBenchmark
         while (lateness.Count < latenessCount)
         {
             var nowTick = DateTimeOffset.UtcNow;
-            var due = await store.DueInstancesAsync(nowTick, 256);
+            var due = await store.DueInstancesAsync(nowTick, batch);
             if (due.Count > 0)
             {
                 await using var s = await store.OpenSessionAsync();

@@ -2,7 +2,7 @@ using Nudge.Core.Journeys;
 using Nudge.Core.Messages;
 using Nudge.Core.Profiles;
 using Nudge.Core.Storage;
-using Nudge.Host.Auth;
+using Nudge.Host.Hosting;
 using Nudge.Pipeline;
 
 namespace Nudge.Host.Admin;
@@ -12,10 +12,7 @@ public static class JourneysApi
 {
     public static IEndpointRouteBuilder MapJourneysAdmin(this IEndpointRouteBuilder app)
     {
-        var g = app.MapGroup("/admin/v1").AddEndpointFilter(async (ctx, next) =>
-            ApiAuth.IsAdmin(ctx.HttpContext.Request, ctx.HttpContext.RequestServices.GetRequiredService<Credentials>())
-                ? await next(ctx)
-                : Results.Json(new { error = "Unauthorized: send Authorization: Bearer <admin key>" }, statusCode: 401));
+        var g = app.MapAdminGroup();
 
         g.MapGet("/journeys", (JourneyRuntime runtime) => Results.Json(runtime.Journeys.Select(j => new
         {
@@ -43,9 +40,9 @@ public static class JourneysApi
 
         g.MapGet("/profiles/{identifier}/messages", async (IStore store, string identifier, int? limit, CancellationToken ct) =>
         {
-            if (limit is < 1 or > 1000)
+            if (BadLimit(limit) is { } bad)
             {
-                return Results.Json(new { error = "limit: must be between 1 and 1000" }, statusCode: 400);
+                return bad;
             }
 
             return await Resolve(store, identifier, ct) is { } key
@@ -58,9 +55,9 @@ public static class JourneysApi
 
         g.MapGet("/outbox", async (IStore store, int? limit, CancellationToken ct) =>
         {
-            if (limit is < 1 or > 1000)
+            if (BadLimit(limit) is { } bad)
             {
-                return Results.Json(new { error = "limit: must be between 1 and 1000" }, statusCode: 400);
+                return bad;
             }
 
             return Results.Json((await store.GetOutboxAsync(limit ?? 100, ct)).Select(o => new
@@ -76,8 +73,11 @@ public static class JourneysApi
         return app;
     }
 
+    private static IResult? BadLimit(int? limit) =>
+        limit is < 1 or > 1000 ? Results.Json(new { error = "limit: must be between 1 and 1000" }, statusCode: 400) : null;
+
     private static async Task<string?> Resolve(IStore store, string identifier, CancellationToken ct) =>
-        await store.ResolveAsync(Identifier.FromPath(identifier.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase)), ct);
+        await store.ResolveAsync(Identifier.FromPath(RouteValues.Decode(identifier)), ct);
 
     private static IResult NotFound(string identifier) => Results.Json(new { error = $"no person '{identifier}'" }, statusCode: 404);
 

@@ -2,6 +2,7 @@ using Nudge.Core.Profiles;
 using Nudge.Core.Queues;
 using Nudge.Core.Storage;
 using Nudge.Host.Auth;
+using Nudge.Host.Hosting;
 using Nudge.Pipeline;
 
 namespace Nudge.Host.Admin;
@@ -14,10 +15,7 @@ public static class ProfilesApi
 
     public static IEndpointRouteBuilder MapAdminApi(this IEndpointRouteBuilder app)
     {
-        var g = app.MapGroup("/admin/v1").AddEndpointFilter(async (ctx, next) =>
-            ApiAuth.IsAdmin(ctx.HttpContext.Request, ctx.HttpContext.RequestServices.GetRequiredService<Credentials>())
-                ? await next(ctx)
-                : Results.Json(new { error = "Unauthorized: send Authorization: Bearer <admin key>" }, statusCode: 401));
+        var g = app.MapAdminGroup();
 
         g.MapGet("/profiles/{identifier}", GetProfile);
         g.MapGet("/profiles", (IStore store, string? anonymous_id, string? email, string? id, int? events, CancellationToken ct) =>
@@ -45,8 +43,15 @@ public static class ProfilesApi
         return app;
     }
 
+    /// <summary>The /admin/v1 route group: every endpoint in it needs <c>Authorization: Bearer {admin key}</c>.</summary>
+    public static RouteGroupBuilder MapAdminGroup(this IEndpointRouteBuilder app) =>
+        app.MapGroup("/admin/v1").AddEndpointFilter(async (ctx, next) =>
+            ApiAuth.IsAdmin(ctx.HttpContext.Request, ctx.HttpContext.RequestServices.GetRequiredService<Credentials>())
+                ? await next(ctx)
+                : Results.Json(new { error = "Unauthorized: send Authorization: Bearer <admin key>" }, statusCode: 401));
+
     private static Task<IResult> GetProfile(IStore store, string identifier, int? events, CancellationToken ct) =>
-        Find(store, Identifier.FromPath(identifier.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase)), events, ct);
+        Find(store, Identifier.FromPath(RouteValues.Decode(identifier)), events, ct);
 
     private static async Task<IResult> Find(IStore store, Identifier ident, int? events, CancellationToken ct)
     {

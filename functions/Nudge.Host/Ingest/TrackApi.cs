@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Nudge.Core.Ingest;
 using Nudge.Host.Auth;
+using Nudge.Host.Hosting;
 
 namespace Nudge.Host.Ingest;
 
@@ -21,21 +22,21 @@ public static class TrackApi
         });
 
         g.MapPut("/customers/{id}", (HttpContext c, string id) =>
-            Accept(c, (p, body, now) => p.Identify(PathValue(id), body!, now)));
+            Accept(c, (p, body, now) => p.Identify(RouteValues.Decode(id), body!, now)));
         g.MapDelete("/customers/{id}", (HttpContext c, string id) =>
-            Accept(c, (p, _, now) => p.Delete(PathValue(id), now), readBody: false));
+            Accept(c, (p, _, now) => p.Delete(RouteValues.Decode(id), now), readBody: false));
         g.MapPost("/customers/{id}/events", (HttpContext c, string id) =>
-            Accept(c, (p, body, now) => p.CustomerEvent(PathValue(id), body!, now)));
+            Accept(c, (p, body, now) => p.CustomerEvent(RouteValues.Decode(id), body!, now)));
         g.MapPost("/events", (Delegate)((HttpContext c) =>
             Accept(c, (p, body, now) => p.AnonymousEvent(body!, now))));
         g.MapPut("/customers/{id}/devices", (HttpContext c, string id) =>
-            Accept(c, (p, body, now) => p.UpsertDevice(PathValue(id), body!, now)));
+            Accept(c, (p, body, now) => p.UpsertDevice(RouteValues.Decode(id), body!, now)));
         g.MapDelete("/customers/{id}/devices/{token}", (HttpContext c, string id, string token) =>
-            Accept(c, (p, _, now) => p.DeleteDevice(PathValue(id), PathValue(token), now), readBody: false));
+            Accept(c, (p, _, now) => p.DeleteDevice(RouteValues.Decode(id), RouteValues.Decode(token), now), readBody: false));
         g.MapPost("/customers/{id}/suppress", (HttpContext c, string id) =>
-            Accept(c, (p, _, now) => p.Suppress(PathValue(id), now), readBody: false));
+            Accept(c, (p, _, now) => p.Suppress(RouteValues.Decode(id), now), readBody: false));
         g.MapPost("/customers/{id}/unsuppress", (HttpContext c, string id) =>
-            Accept(c, (p, _, now) => p.Unsuppress(PathValue(id), now), readBody: false));
+            Accept(c, (p, _, now) => p.Unsuppress(RouteValues.Decode(id), now), readBody: false));
         g.MapPost("/merge_customers", (Delegate)((HttpContext c) =>
             Accept(c, (p, body, now) => p.Merge(body!, now))));
         return app;
@@ -71,9 +72,6 @@ public static class TrackApi
         await c.RequestServices.GetRequiredService<IngestWriter>().WriteAsync([op], c.RequestAborted);
         return Results.Json(new JsonObject());
     }
-
-    /// <summary>ASP.NET decodes every escape in a route value except %2F; ids may hold a slash.</summary>
-    private static string PathValue(string v) => v.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
 
     private static IResult Errors(int status, params string[] errors) =>
         Results.Json(new { meta = new { errors } }, statusCode: status);
