@@ -27,7 +27,9 @@ public static class NudgeServer
 
     public static async Task<WebApplication> BuildAsync(string[] args, TimeProvider? time = null)
     {
-        var builder = WebApplication.CreateSlimBuilder(args);
+        // appsettings.json ships beside the executable; relative paths in settings (data, journeys) stay relative to
+        // the working directory, which `dotnet run` sets to the repository root.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
         {
             builder.WebHost.UseUrls(DefaultUrl);
