@@ -1,3 +1,4 @@
+using Nudge.Core.Queues;
 using Nudge.Pipeline;
 
 namespace Nudge.Host.Workers;

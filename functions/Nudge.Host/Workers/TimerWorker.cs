@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using Nudge.Core.Queues;
 using Nudge.Core.Storage;
 using Nudge.Host.Hosting;
 using Nudge.Pipeline;

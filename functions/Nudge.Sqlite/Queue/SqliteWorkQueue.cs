@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 using Nudge.Core.Queues;
@@ -29,7 +28,7 @@ public sealed class SqliteWorkQueue : IWorkQueue, IAsyncDisposable
     private readonly string _cs;
     private readonly TimeProvider _time;
     private readonly Channel<Append> _appends = Channel.CreateUnbounded<Append>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly ConcurrentDictionary<string, SemaphoreSlim> _signals = new(StringComparer.Ordinal);
+    private readonly WorkSignal _signals = new();
     private readonly SemaphoreSlim _opsLock = new(1, 1);
     private SqliteConnection? _appendConnection;
     private SqliteConnection? _opsConnection;
@@ -148,8 +147,7 @@ public sealed class SqliteWorkQueue : IWorkQueue, IAsyncDisposable
 
     public async Task WaitForWorkAsync(string queue, TimeSpan timeout, CancellationToken ct = default)
     {
-        var signal = _signals.GetOrAdd(queue, _ => new SemaphoreSlim(0, 1));
-        await signal.WaitAsync(timeout, ct);
+        await _signals.WaitAsync(queue, timeout, ct);
     }
 
     public async Task<long> CountAsync(string queue, CancellationToken ct = default)
@@ -301,21 +299,7 @@ public sealed class SqliteWorkQueue : IWorkQueue, IAsyncDisposable
         await tx.CommitAsync();
     }
 
-    private void Pulse(string queue)
-    {
-        var s = _signals.GetOrAdd(queue, _ => new SemaphoreSlim(0, 1));
-        try
-        {
-            if (s.CurrentCount == 0)
-            {
-                s.Release();
-            }
-        }
-        catch (SemaphoreFullException)
-        {
-            // Already signalled.
-        }
-    }
+    private void Pulse(string queue) => _signals.Pulse(queue);
 
     private sealed record Append(string Queue, IReadOnlyList<OutgoingMessage> Messages, TaskCompletionSource Done);
 }
