@@ -1,45 +1,352 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+
+using Nudge.Core.Journeys;
 using Nudge.Core.Messages;
+using Nudge.Core.Profiles;
 using Nudge.Core.Storage;
+using Nudge.Delivery;
+using Nudge.Delivery.Resilience;
+using Nudge.Delivery.Sandbox;
 
 namespace Nudge.Pipeline;
 
-/// <summary>
-/// The send stage while no provider is configured: the sandbox channel records each drafted message in the outbox
-/// and marks it sent, so people can see exactly what would have gone out. Idempotent by message id.
-/// </summary>
-public sealed class SendStage(IStore store)
+/// <summary>Settings of the send stage.</summary>
+public sealed record SendOptions
 {
-    /// <summary>Handles up to <paramref name="limit"/> ready messages; returns how many.</summary>
+    /// <summary>Provider calls in flight at once: 32. A slow or bad recipient holds one slot, never the others.</summary>
+    public int Concurrency { get; init; } = 32;
+
+    public RetryPolicy Retry { get; init; } = new();
+
+    /// <summary>Nudge's public address: Twilio status callbacks and email unsubscribe links point there.</summary>
+    public Uri? PublicBaseUrl { get; init; }
+
+    /// <summary>Extra headers for an email (List-Unsubscribe on marketing mail); null adds none.</summary>
+    public Func<Message, IReadOnlyDictionary<string, string>>? EmailHeaders { get; init; }
+}
+
+/// <summary>
+/// The send stage: hands ready messages to their providers, records each recipient's outcome, removes dead push tokens,
+/// schedules retries, and falls back to the next channel of the step's chain when nothing could be delivered.
+/// Provider calls run outside the store transaction, in parallel; their outcomes are committed in groups as they come
+/// back, so a crash re-sends only what was in flight. Idempotent: a message no longer ready is left alone.
+/// </summary>
+public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? options = null)
+{
+    private readonly SendOptions _o = options ?? new SendOptions();
+    private readonly Random _random = new();
+
+    public ChannelSet Channels => channels;
+
+    /// <summary>Handles up to <paramref name="limit"/> messages due at <paramref name="now"/>; returns how many.</summary>
     public async Task<int> RunReadyAsync(DateTimeOffset now, int limit, CancellationToken ct)
     {
-        var ready = await store.ReadyMessagesAsync(limit, ct);
+        var ready = await store.ReadyMessagesAsync(now, limit, ct);
         if (ready.Count == 0)
         {
             return 0;
         }
 
-        await using var s = await store.OpenSessionAsync(ct);
-        foreach (var m in ready)
+        var done = System.Threading.Channels.Channel.CreateUnbounded<Attempt>();
+        var sending = Task.Run(async () =>
         {
-            var current = await s.GetMessageAsync(m.Id);
-            if (current is not { Ready: true })
+            try
             {
-                continue;
+                await Parallel.ForEachAsync(ready, new ParallelOptions { MaxDegreeOfParallelism = _o.Concurrency, CancellationToken = ct },
+                    async (m, c) => done.Writer.TryWrite(await AttemptAsync(m, now, c)));
+                done.Writer.TryComplete();
+            }
+            catch (Exception e)
+            {
+                done.Writer.TryComplete(e);
+            }
+        }, CancellationToken.None);
+
+        // Outcomes that came back are recorded even when the caller is cancelling: the providers already have them.
+        while (await done.Reader.WaitToReadAsync(CancellationToken.None).AsTask().ContinueWith(t => !t.IsFaulted && t.Result, TaskScheduler.Default))
+        {
+            var batch = new List<Attempt>();
+            while (done.Reader.TryRead(out var a))
+            {
+                batch.Add(a);
             }
 
-            await s.RecordOutboxAsync(new OutboxEntry(current.Id, current.ProfileKey, current.Channel.ToString().ToLowerInvariant(), now, current.Content, current.Recipients));
-            current.Ready = false;
-            current.SentAt = now;
-            if (current.Status == MessageStatus.Drafted)
+            await ApplyAsync(batch, now);
+        }
+
+        await sending;
+        await done.Reader.Completion;
+        return ready.Count;
+    }
+
+    private sealed record Attempt(Message Message, List<RecipientResult> Results, List<string> Warnings);
+
+    /// <summary>What happened to one pending recipient: a provider outcome, or dropped before any call.</summary>
+    private sealed record RecipientResult(int Index, string Provider, SendOutcome? Outcome, string? DropReason);
+
+    private async Task<Attempt> AttemptAsync(Message m, DateTimeOffset now, CancellationToken ct)
+    {
+        var deliveries = Deliveries(m);
+        var warnings = new List<string>();
+        var pending = deliveries.Select((d, i) => (d, i)).Where(x => x.d.Status == DeliveryStatus.Pending).ToList();
+        var results = await Task.WhenAll(pending.Select(x => SendOneAsync(m, x.d, x.i, warnings, ct)));
+        return new Attempt(m, [.. results], warnings.Distinct().ToList());
+    }
+
+    private async Task<RecipientResult> SendOneAsync(Message m, MessageDelivery d, int index, List<string> warnings, CancellationToken ct)
+    {
+        string provider;
+        Func<Task<SendOutcome>> call;
+        switch (m.Channel)
+        {
+            case Channel.Push:
+                {
+                    var device = await store.GetDeviceAsync(d.Recipient, ct);
+                    var bounced = await store.GetTokenBounceAsync(d.Recipient, ct);
+                    if (device is null || device.ProfileKey != m.ProfileKey || (bounced is { } b && b >= device.UpdatedAt))
+                    {
+                        // A token that bounced before is dropped (Customer.io's "dropped"); one the person no longer has, too.
+                        var reason = bounced is not null ? MessageReason.InvalidToken : MessageReason.NoDevice;
+                        return new RecipientResult(index, "none", null, reason);
+                    }
+
+                    var content = PushContentOf(m.Content);
+                    lock (warnings)
+                    {
+                        warnings.AddRange(PushLint.Check(content));
+                    }
+
+                    var p = channels.Push(device.Platform);
+                    provider = p.Name;
+                    var env = device.Attributes["apns_environment"] is JsonValue v && v.TryGetValue<string>(out var e) ? e : null;
+                    call = () => p.SendAsync(new PushRequest(m.Id, d.Recipient, device.Platform, content, env), ct);
+                    break;
+                }
+
+            case Channel.Sms:
+                {
+                    var p = channels.Sms;
+                    provider = p.Name;
+                    var callback = _o.PublicBaseUrl is { } u ? new Uri(u, $"webhooks/twilio/status?message_id={Uri.EscapeDataString(m.Id)}") : null;
+                    call = () => p.SendAsync(new SmsRequest(m.Id, d.Recipient, Text(m.Content, "body") ?? "", callback), ct);
+                    break;
+                }
+
+            default:
+                {
+                    var p = channels.Email;
+                    provider = p.Name;
+                    var headers = _o.EmailHeaders?.Invoke(m) ?? new Dictionary<string, string>();
+                    call = () => p.SendAsync(new EmailRequest(m.Id, d.Recipient, Text(m.Content, "subject") ?? "", Text(m.Content, "html"), Text(m.Content, "text"), headers), ct);
+                    break;
+                }
+        }
+
+        var breaker = channels.Breaker(provider);
+        if (breaker.Blocked() is { } wait)
+        {
+            return new RecipientResult(index, provider, SendOutcome.Transient(DeliveryReason.CircuitOpen, $"{provider} circuit open", wait), null);
+        }
+
+        SendOutcome outcome;
+        try
+        {
+            outcome = await call();
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            outcome = SendOutcome.Transient(DeliveryReason.ProviderUnavailable, "cancelled: shutting down");
+        }
+        catch (Exception ex)
+        {
+            // A provider bug must not lose the message: it is retried like an outage, and gives up with the reason.
+            outcome = SendOutcome.Transient(DeliveryReason.ProviderUnavailable, ex.GetType().Name);
+        }
+
+        breaker.Record(outcome);
+        return new RecipientResult(index, provider, outcome, null);
+    }
+
+    private async Task ApplyAsync(List<Attempt> batch, DateTimeOffset now)
+    {
+        await using var s = await store.OpenSessionAsync();
+        foreach (var a in batch)
+        {
+            var current = await s.GetMessageAsync(a.Message.Id);
+            if (current is not { Ready: true } || current.Attempts != a.Message.Attempts)
             {
-                current.Status = MessageStatus.Sent;
+                continue; // handled meanwhile (another worker, or a retry of this batch)
             }
 
-            current.History.Add(new StatusChange(MessageStatus.Sent, now, "sandbox"));
-            await s.PutMessageAsync(current);
+            await ApplyOneAsync(s, current, a, now);
         }
 
         await s.CommitAsync();
-        return ready.Count;
     }
+
+    private async Task ApplyOneAsync(IStoreSession s, Message m, Attempt a, DateTimeOffset now)
+    {
+        var deliveries = Deliveries(m);
+        m.Deliveries = deliveries;
+        m.Attempts++;
+        foreach (var w in a.Warnings.Where(w => !m.Warnings.Contains(w)))
+        {
+            m.Warnings.Add(w);
+        }
+
+        DateTimeOffset? next = null;
+        string? retryReason = null;
+        foreach (var r in a.Results)
+        {
+            var d = deliveries[r.Index];
+            d.At = now;
+            d.Provider = r.Provider;
+            if (r.Outcome is not { } o)
+            {
+                (d.Status, d.Reason) = (DeliveryStatus.Dropped, r.DropReason);
+                continue;
+            }
+
+            d.Attempts++;
+            switch (o.Kind)
+            {
+                case OutcomeKind.Sent:
+                    (d.Status, d.ProviderId, d.Reason, d.Detail) = (DeliveryStatus.Sent, o.ProviderId, null, null);
+                    if (o.Segments is { } segments)
+                    {
+                        (m.Segments, m.EstimatedCost) = (segments, o.EstimatedCost);
+                    }
+
+                    if (r.Provider == SandboxProvider.ProviderName)
+                    {
+                        await s.RecordOutboxAsync(new OutboxEntry(m.Id, m.ProfileKey, Name(m.Channel), now, m.Content, [d.Recipient]));
+                    }
+
+                    break;
+                case OutcomeKind.InvalidToken:
+                    (d.Status, d.Reason, d.Detail) = (DeliveryStatus.Bounced, MessageReason.InvalidToken, o.Detail);
+                    await s.MarkTokenBouncedAsync(d.Recipient, now, o.Detail ?? "");
+                    if (await s.GetDeviceAsync(d.Recipient) is { } dev && dev.ProfileKey == m.ProfileKey)
+                    {
+                        await s.DeleteDeviceAsync(d.Recipient);
+                    }
+
+                    break;
+                case OutcomeKind.RateLimited or OutcomeKind.Transient:
+                    (d.Reason, d.Detail) = (o.Reason, o.Detail);
+                    if (_o.Retry.Next(d.Attempts, o.RetryAfter, _random) is { } wait)
+                    {
+                        var at = now + wait;
+                        next = next is { } n && n < at ? n : at;
+                        retryReason ??= o.Reason;
+                    }
+                    else
+                    {
+                        d.Status = DeliveryStatus.Failed;
+                    }
+
+                    break;
+                default:
+                    (d.Status, d.Reason, d.Detail) = (DeliveryStatus.Failed, o.Reason, o.Detail);
+                    break;
+            }
+        }
+
+        if (next is { } due)
+        {
+            m.Ready = true;
+            m.NextAttemptAt = due;
+            if (m.Status == MessageStatus.Drafted)
+            {
+                m.Status = MessageStatus.Attempted;
+            }
+
+            m.History.Add(new StatusChange(MessageStatus.Attempted, now, retryReason));
+            await s.PutMessageAsync(m);
+            return;
+        }
+
+        m.Ready = false;
+        m.NextAttemptAt = null;
+        if (deliveries.Any(d => d.Status == DeliveryStatus.Sent))
+        {
+            m.Status = MessageStatus.Sent;
+            m.Reason = null;
+            m.SentAt = now;
+            var provider = deliveries.First(d => d.Status == DeliveryStatus.Sent).Provider;
+            m.History.Add(new StatusChange(MessageStatus.Sent, now, provider == SandboxProvider.ProviderName ? "sandbox" : null));
+            await s.PutMessageAsync(m);
+            return;
+        }
+
+        // Nothing reached anyone: bounced if a token was invalid, dropped if every recipient was dropped, else failed.
+        var (status, reason) = deliveries.Any(d => d.Status == DeliveryStatus.Bounced) ? (MessageStatus.Bounced, MessageReason.InvalidToken)
+            : deliveries.All(d => d.Status == DeliveryStatus.Dropped) ? (MessageStatus.Dropped, deliveries.FirstOrDefault()?.Reason ?? MessageReason.NoDevice)
+            : (MessageStatus.Failed, deliveries.First(d => d.Status == DeliveryStatus.Failed).Reason ?? MessageReason.ProviderRejected);
+        m.Status = status;
+        m.Reason = reason;
+        m.History.Add(new StatusChange(status, now, reason));
+        if (m.Fallbacks is [var fb, .. var rest])
+        {
+            var reasons = (JsonObject)m.FallbackReasons.DeepClone();
+            reasons[Name(m.Channel)] = reason;
+            var next2 = new Message
+            {
+                Id = $"{m.Id}.{Name(fb.Channel)}",
+                ProfileKey = m.ProfileKey,
+                InstanceId = m.InstanceId,
+                JourneyId = m.JourneyId,
+                StepId = m.StepId,
+                Channel = fb.Channel,
+                Status = MessageStatus.Drafted,
+                Content = fb.Content,
+                Recipients = fb.Recipients,
+                Platforms = fb.Platforms,
+                Holdout = m.Holdout,
+                Priority = m.Priority,
+                Transactional = m.Transactional,
+                Ready = true,
+                CreatedAt = now,
+                History = [new StatusChange(MessageStatus.Drafted, now, MessageReason.FellBack)],
+                FallbackReasons = reasons,
+                Fallbacks = [.. rest],
+                FallbackOf = m.Id,
+            };
+            await s.TryAddMessageAsync(next2);
+            m.FallbackMessageId = next2.Id;
+        }
+
+        await s.PutMessageAsync(m);
+    }
+
+    /// <summary>The message's recipients with their outcomes so far (a copy: the attempt must not change the stored one).</summary>
+    private static List<MessageDelivery> Deliveries(Message m) => m.Deliveries.Count > 0
+        ? m.Deliveries.Select(d => new MessageDelivery
+        {
+            Recipient = d.Recipient, Platform = d.Platform, Status = d.Status, Provider = d.Provider, ProviderId = d.ProviderId,
+            Reason = d.Reason, Detail = d.Detail, Attempts = d.Attempts, At = d.At,
+        }).ToList()
+        : m.Recipients.Select((r, i) => new MessageDelivery { Recipient = r, Platform = i < m.Platforms.Count ? m.Platforms[i] : null }).ToList();
+
+    /// <summary>Push content from the rendered template fields: title, body, deep_link, image, collapse_key, data.*.</summary>
+    public static PushContent PushContentOf(JsonObject c)
+    {
+        var data = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (k, v) in c)
+        {
+            if (k.StartsWith("data.", StringComparison.Ordinal) && v is not null)
+            {
+                data[k["data.".Length..]] = v.GetValueKind() == System.Text.Json.JsonValueKind.String ? v.GetValue<string>() : v.ToJsonString();
+            }
+        }
+
+        return new PushContent(Text(c, "title"), Text(c, "body"), Text(c, "deep_link"), Text(c, "image"), data, Text(c, "collapse_key"));
+    }
+
+    private static string? Text(JsonObject c, string key) => c[key] is JsonValue v
+        ? (v.TryGetValue<string>(out var s) ? s : v.ToJsonString())
+        : null;
+
+    private static string Name(Channel c) => c.ToString().ToLower(CultureInfo.InvariantCulture);
 }

@@ -102,7 +102,7 @@ public sealed class CartRecoverySimulationTests(ITestOutputHelper output)
         var processor = new EventProcessor(limits, clock, runtime);
         // Not fsynced: a simulation rebuilds its data; durability has its own tests.
         await using var store = await SqliteStore.OpenAsync(dbPath, durable: false);
-        var sends = new SendStage(store);
+        var sends = new SendStage(store, Nudge.Delivery.ChannelSet.Sandbox(clock));
 
         // Profiles and devices first, in one transaction.
         var setup = new List<IngestOp>();

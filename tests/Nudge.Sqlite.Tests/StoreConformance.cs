@@ -1,5 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Nudge.Core.Journeys;
+using Nudge.Core.Messages;
 using Nudge.Core.Profiles;
 using Nudge.Core.Storage;
 using Nudge.Sqlite.Store;
@@ -800,6 +802,66 @@ public abstract class StoreConformance : IAsyncLifetime
         stored.Attributes["plan"] = Attr("free", T0.AddMinutes(1));
         await PutAsync(stored);
         Assert.Equal(2, (await GetAsync("k1")).Version);
+    }
+
+    // ---- send stage -----------------------------------------------------------------------------------------------
+
+    protected static Message NewMessage(string id, DateTimeOffset created, bool ready = true, DateTimeOffset? next = null) => new()
+    {
+        Id = id,
+        ProfileKey = "k1",
+        InstanceId = "i1",
+        JourneyId = "j",
+        StepId = "s",
+        Channel = Channel.Push,
+        Status = MessageStatus.Drafted,
+        Ready = ready,
+        NextAttemptAt = next,
+        CreatedAt = created,
+        Recipients = ["tok"],
+        Platforms = [Platforms.Ios],
+    };
+
+    [Fact]
+    public async Task ReadyMessages_OnlyThoseDueByNow_EarliestFirst()
+    {
+        await CommitAsync(async s =>
+        {
+            await s.TryAddMessageAsync(NewMessage("new", T0.AddMinutes(2)));
+            await s.TryAddMessageAsync(NewMessage("old", T0));
+            await s.TryAddMessageAsync(NewMessage("retry-later", T0, next: T0.AddHours(1)));
+            await s.TryAddMessageAsync(NewMessage("retry-soon", T0, next: T0.AddMinutes(1)));
+            await s.TryAddMessageAsync(NewMessage("done", T0, ready: false));
+        });
+
+        Assert.Equal(["old", "retry-soon", "new"], (await Store.ReadyMessagesAsync(T0.AddMinutes(5), 10)).Select(m => m.Id));
+        Assert.Equal(["old"], (await Store.ReadyMessagesAsync(T0, 10)).Select(m => m.Id));
+        Assert.Equal(["old", "retry-soon", "new", "retry-later"], (await Store.ReadyMessagesAsync(T0.AddHours(2), 10)).Select(m => m.Id));
+        Assert.Equal(["old", "retry-soon"], (await Store.ReadyMessagesAsync(T0.AddHours(2), 2)).Select(m => m.Id));
+    }
+
+    [Fact]
+    public async Task ReadyMessages_AMessageMarkedDone_LeavesTheList()
+    {
+        var m = NewMessage("m", T0);
+        await CommitAsync(s => s.TryAddMessageAsync(m));
+        m.Ready = false;
+        await CommitAsync(s => s.PutMessageAsync(m));
+
+        Assert.Empty(await Store.ReadyMessagesAsync(T0.AddDays(1), 10));
+    }
+
+    [Fact]
+    public async Task TokenBounce_RecordedKeepsTheLatestTime()
+    {
+        Assert.Null(await Store.GetTokenBounceAsync("tok"));
+        await CommitAsync(s => s.MarkTokenBouncedAsync("tok", T0.AddHours(1), "Unregistered"));
+        await CommitAsync(s => s.MarkTokenBouncedAsync("tok", T0, "BadDeviceToken"));
+
+        Assert.Equal(T0.AddHours(1), await Store.GetTokenBounceAsync("tok"));
+        Assert.Null(await Store.GetTokenBounceAsync("other"));
+        await ReopenAsync();
+        Assert.Equal(T0.AddHours(1), await Store.GetTokenBounceAsync("tok"));
     }
 }
 

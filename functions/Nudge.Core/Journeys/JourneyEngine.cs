@@ -508,10 +508,30 @@ public sealed partial class JourneyEngine(EngineOptions options, Templates templ
                 return null;
             }
 
-            Record(s, id, channel, MessageStatus.Drafted, null, content, recipients, platforms, passedOver);
+            var drafted = Record(s, id, channel, MessageStatus.Drafted, null, content, recipients, platforms, passedOver);
+            drafted.Fallbacks = Fallbacks(s, channel);
             _history.Add(new SendRecord(channel, ctx.Now, j.Priority, j.Transactional, j.Id));
             i.LastMessageAt = ctx.Now;
             return null;
+        }
+
+        /// <summary>
+        /// The channels after <paramref name="chosen"/> in the chain that the person can receive, rendered now, so the send
+        /// stage can fall back when the chosen channel turns out undeliverable (every push token bounced).
+        /// </summary>
+        private List<FallbackDraft> Fallbacks(SendStep s, Channel chosen)
+        {
+            var list = new List<FallbackDraft>();
+            foreach (var ch in s.Channels.SkipWhile(c => c != chosen).Skip(1))
+            {
+                var (reason, to, plats) = Eligibility(ch, s.Devices);
+                if (reason is null && engine.Templates.RenderAll(s.Templates[ch].Fields, Model()) is ({ } content, null))
+                {
+                    list.Add(new FallbackDraft(ch, content, to, plats));
+                }
+            }
+
+            return list;
         }
 
         private (string? Reason, List<string> To, List<string> Platforms) Eligibility(Channel ch, DeviceTargeting targeting)

@@ -30,7 +30,51 @@ public static class MessageReason
     public const string Suppressed = "suppressed";
     public const string Holdout = "holdout";
     public const string RenderError = "render_error";
+    public const string InvalidToken = "invalid_token";
+    public const string ProviderRejected = "provider_rejected";
+
+    /// <summary>The message went out on the next channel of its fallback chain instead.</summary>
+    public const string FellBack = "fell_back";
 }
+
+/// <summary>Where one recipient of a message stands with the provider.</summary>
+public static class DeliveryStatus
+{
+    public const string Pending = "pending";
+    public const string Sent = "sent";
+    public const string Bounced = "bounced";
+    public const string Dropped = "dropped";
+    public const string Failed = "failed";
+}
+
+/// <summary>
+/// One recipient of a message (a push token, a phone number or an address) and what the provider said. A push to
+/// several devices has one each, so a retry re-sends only to the recipients that are still pending.
+/// </summary>
+public sealed class MessageDelivery
+{
+    public required string Recipient { get; init; }
+
+    public string? Platform { get; init; }
+
+    public string Status { get; set; } = DeliveryStatus.Pending;
+
+    public string? Provider { get; set; }
+
+    public string? ProviderId { get; set; }
+
+    public string? Reason { get; set; }
+
+    /// <summary>The provider's own code (FCM errorCode, APNs reason, Twilio or SMTP code).</summary>
+    public string? Detail { get; set; }
+
+    public int Attempts { get; set; }
+
+    public DateTimeOffset? At { get; set; }
+}
+
+/// <summary>A later channel of the step's fallback chain, rendered when the message was drafted.</summary>
+public sealed record FallbackDraft(Channel Channel, JsonObject Content, List<string> Recipients, List<string> Platforms);
 
 /// <summary>One status change.</summary>
 public sealed record StatusChange(string Status, DateTimeOffset At, string? Reason);
@@ -85,6 +129,32 @@ public sealed class Message
 
     /// <summary>Channels tried before this one in the fallback chain, with why each was passed over.</summary>
     public JsonObject FallbackReasons { get; set; } = [];
+
+    /// <summary>Later channels of the chain the person could receive, tried in order if this one is undeliverable.</summary>
+    public List<FallbackDraft> Fallbacks { get; set; } = [];
+
+    /// <summary>The message this one replaced as the next channel of its chain; null for a first choice.</summary>
+    public string? FallbackOf { get; set; }
+
+    /// <summary>The message created on the next channel when this one could not be delivered.</summary>
+    public string? FallbackMessageId { get; set; }
+
+    /// <summary>Per recipient outcomes, filled by the send stage.</summary>
+    public List<MessageDelivery> Deliveries { get; set; } = [];
+
+    /// <summary>Send attempts so far (each attempt may cover several recipients).</summary>
+    public int Attempts { get; set; }
+
+    /// <summary>When a message waiting to retry is next due; null means as soon as it is ready.</summary>
+    public DateTimeOffset? NextAttemptAt { get; set; }
+
+    /// <summary>Lint findings (long push title, many SMS segments), kept with the message for the dashboard.</summary>
+    public List<string> Warnings { get; set; } = [];
+
+    /// <summary>SMS only: segments, and the estimated cost in USD.</summary>
+    public int? Segments { get; set; }
+
+    public decimal? EstimatedCost { get; set; }
 
     [JsonIgnore]
     public bool CountsTowardCaps => Status is MessageStatus.Drafted or MessageStatus.Attempted or MessageStatus.Sent

@@ -42,8 +42,14 @@ public interface IStore
 
     Task<Message?> GetMessageAsync(string id, CancellationToken ct = default);
 
-    /// <summary>Drafted messages the send stage has not handled yet, oldest first.</summary>
-    Task<IReadOnlyList<Message>> ReadyMessagesAsync(int limit, CancellationToken ct = default);
+    /// <summary>
+    /// Messages the send stage has to handle whose next attempt is due at <paramref name="now"/>, earliest first:
+    /// drafted ones, and ones waiting to retry.
+    /// </summary>
+    Task<IReadOnlyList<Message>> ReadyMessagesAsync(DateTimeOffset now, int limit, CancellationToken ct = default);
+
+    /// <summary>When a push token last bounced (the provider said it is invalid), or null if it never did.</summary>
+    Task<DateTimeOffset?> GetTokenBounceAsync(string token, CancellationToken ct = default);
 
     /// <summary>What the sandbox channel recorded, newest first.</summary>
     Task<IReadOnlyList<OutboxEntry>> GetOutboxAsync(int limit, CancellationToken ct = default);
@@ -122,6 +128,9 @@ public interface IStoreSession : IAsyncDisposable
 
     /// <summary>Records a sandbox delivery (idempotent by message id).</summary>
     Task RecordOutboxAsync(OutboxEntry entry);
+
+    /// <summary>Remembers that a push token bounced at <paramref name="at"/>, so later sends to it are dropped.</summary>
+    Task MarkTokenBouncedAsync(string token, DateTimeOffset at, string detail);
 
     Task CommitAsync();
 }

@@ -68,7 +68,7 @@ public static class NudgeServer
         var runtime = new JourneyRuntime(journeys, new JourneyEngine(engineOptions, new Templates()), limits, eventsAlwaysDelivered: true);
         builder.Services.AddSingleton(runtime);
         builder.Services.AddSingleton(new EventProcessor(limits, time, runtime));
-        builder.Services.AddSingleton(new SendStage(store));
+        builder.Services.AddSingleton(new SendStage(store, Nudge.Delivery.ChannelSet.Sandbox(time)));
         builder.Services.AddSingleton<WorkSignal>();
         builder.Services.AddSingleton<TimerWorker>();
         builder.Services.AddSingleton<SendWorker>();

@@ -39,7 +39,9 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
           id TEXT PRIMARY KEY, profile_key TEXT NOT NULL, instance_id TEXT NOT NULL, channel TEXT NOT NULL,
           status TEXT NOT NULL, created_at INTEGER NOT NULL, ready INTEGER NOT NULL, doc TEXT NOT NULL);
         CREATE INDEX IF NOT EXISTS messages_profile ON messages(profile_key, created_at);
-        CREATE INDEX IF NOT EXISTS messages_ready ON messages(created_at) WHERE ready = 1;
+        DROP INDEX IF EXISTS messages_ready;
+        CREATE INDEX IF NOT EXISTS messages_due ON messages(ready) WHERE ready > 0;
+        CREATE TABLE IF NOT EXISTS bounced_tokens(token TEXT PRIMARY KEY, at INTEGER NOT NULL, detail TEXT NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS outbox(
           message_id TEXT PRIMARY KEY, profile_key TEXT NOT NULL, channel TEXT NOT NULL, recorded_at INTEGER NOT NULL, doc TEXT NOT NULL);
         CREATE INDEX IF NOT EXISTS outbox_time ON outbox(recorded_at);
@@ -140,8 +142,15 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
     public Task<Message?> GetMessageAsync(string id, CancellationToken ct = default) =>
         ReadAsync(async c => await Queries.MessagesAsync(c, null, "id = $v", ("$v", id)) is [var m, ..] ? m : null, ct);
 
-    public Task<IReadOnlyList<Message>> ReadyMessagesAsync(int limit, CancellationToken ct = default) =>
-        ReadAsync(c => Queries.MessagesAsync(c, null, "ready = 1 ORDER BY created_at, id LIMIT $n", ("$n", limit)), ct);
+    public Task<IReadOnlyList<Message>> ReadyMessagesAsync(DateTimeOffset now, int limit, CancellationToken ct = default) =>
+        ReadAsync(c => Queries.MessagesAsync(c, null, "ready > 0 AND ready <= $now ORDER BY ready, id LIMIT $n",
+            ("$now", now.ToUnixTimeMilliseconds()), ("$n", limit)), ct);
+
+    public Task<DateTimeOffset?> GetTokenBounceAsync(string token, CancellationToken ct = default) => ReadAsync(async c =>
+    {
+        await using var cmd = Prepared.Cmd(c, "SELECT at FROM bounced_tokens WHERE token = $t", null, ("$t", token));
+        return await cmd.ExecuteScalarAsync(ct) is long ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : (DateTimeOffset?)null;
+    }, ct);
 
     public Task<IReadOnlyList<OutboxEntry>> GetOutboxAsync(int limit, CancellationToken ct = default) =>
         ReadAsync<IReadOnlyList<OutboxEntry>>(async c =>
@@ -365,6 +374,15 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
             await cmd.ExecuteNonQueryAsync();
         }
 
+        public async Task MarkTokenBouncedAsync(string token, DateTimeOffset at, string detail)
+        {
+            await using var cmd = Prepared.Cmd(c, """
+                INSERT INTO bounced_tokens(token, at, detail) VALUES($t, $a, $d)
+                ON CONFLICT(token) DO UPDATE SET at = max(at, excluded.at), detail = excluded.detail
+                """, tx, ("$t", token), ("$a", at.ToUnixTimeMilliseconds()), ("$d", detail));
+            await cmd.ExecuteNonQueryAsync();
+        }
+
         public async Task CommitAsync()
         {
             await tx.CommitAsync();
@@ -515,9 +533,12 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
         public static (string, object?)[] MessageArgs(Message m) =>
         [
             ("$id", m.Id), ("$p", m.ProfileKey), ("$i", m.InstanceId), ("$c", m.Channel.ToString().ToLowerInvariant()),
-            ("$s", m.Status), ("$t", m.CreatedAt.ToUnixTimeMilliseconds()), ("$r", m.Ready ? 1 : 0),
+            ("$s", m.Status), ("$t", m.CreatedAt.ToUnixTimeMilliseconds()), ("$r", ReadyAt(m)),
             ("$d", JsonSerializer.Serialize(m, StoreJson.Options)),
         ];
+
+        /// <summary>The ready column: 0 when the send stage has nothing to do, else the Unix ms of the next attempt (at least 1).</summary>
+        private static long ReadyAt(Message m) => !m.Ready ? 0 : Math.Max(1, (m.NextAttemptAt ?? m.CreatedAt).ToUnixTimeMilliseconds());
 
         public static async Task<IReadOnlyList<StoredEvent>> EventsSinceAsync(SqliteConnection c, SqliteTransaction? tx, string key, DateTimeOffset since, int limit)
         {

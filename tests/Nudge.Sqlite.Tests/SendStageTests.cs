@@ -1,0 +1,361 @@
+using System.Collections.Concurrent;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Time.Testing;
+using Nudge.Core.Journeys;
+using Nudge.Core.Messages;
+using Nudge.Core.Profiles;
+using Nudge.Core.Storage;
+using Nudge.Delivery;
+using Nudge.Delivery.Resilience;
+using Nudge.Delivery.Sandbox;
+using Nudge.Pipeline;
+using Nudge.Sqlite.Store;
+
+namespace Nudge.Sqlite.Tests;
+
+/// <summary>
+/// The send stage against a real SQLite store, with providers scripted per recipient: outcomes recorded per recipient,
+/// dead tokens removed and later dropped, retries with backoff, fallback to the next channel, the circuit breaker.
+/// (Each provider's own wire protocol is tested against its loopback peer in Nudge.Delivery.Tests.)
+/// </summary>
+public sealed class SendStageTests : IAsyncLifetime
+{
+    private static readonly DateTimeOffset T0 = new(2026, 3, 2, 12, 0, 0, TimeSpan.Zero);
+    private readonly TempFolder _folder = new();
+    private readonly FakeTimeProvider _clock = new(T0);
+    private readonly Scripted _push = new("apns");
+    private readonly Scripted _sms = new("twilio");
+    private SqliteStore _store = null!;
+
+    public async Task InitializeAsync()
+    {
+        _store = await SqliteStore.OpenAsync(_folder.File("send.db"));
+        await using var s = await _store.OpenSessionAsync();
+        await s.PutProfileAsync(new Profile { Key = "k1", Id = "u1", Email = "u1@example.com", CreatedAt = T0, UpdatedAt = T0 });
+        foreach (var t in new[] { "good", "dead", "flaky" })
+        {
+            await s.PutDeviceAsync(new Device { Token = t, ProfileKey = "k1", Platform = Platforms.Ios, LastUsed = T0, CreatedAt = T0, UpdatedAt = T0 });
+        }
+
+        await s.CommitAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _store.DisposeAsync();
+        _folder.Delete();
+    }
+
+    private SendStage Stage(RetryPolicy? retry = null) =>
+        new(_store, new ChannelSet(_push, _push, _sms, new SandboxProvider(), _clock), new SendOptions { Retry = retry ?? new RetryPolicy() });
+
+    private static Message Push(string id, params string[] tokens) => new()
+    {
+        Id = id,
+        ProfileKey = "k1",
+        InstanceId = "i1",
+        JourneyId = "cart",
+        StepId = "push",
+        Channel = Channel.Push,
+        Status = MessageStatus.Drafted,
+        Ready = true,
+        CreatedAt = T0,
+        Content = new JsonObject { ["title"] = "Your cart", ["body"] = "is waiting", ["deep_link"] = "shop://cart/1", ["data.cart_id"] = "c1" },
+        Recipients = [.. tokens],
+        Platforms = [.. tokens.Select(_ => Platforms.Ios)],
+        History = [new StatusChange(MessageStatus.Drafted, T0, null)],
+    };
+
+    private async Task AddAsync(params Message[] messages)
+    {
+        await using var s = await _store.OpenSessionAsync();
+        foreach (var m in messages)
+        {
+            await s.TryAddMessageAsync(m);
+        }
+
+        await s.CommitAsync();
+    }
+
+    private async Task<Message> GetAsync(string id) => (await _store.GetMessageAsync(id))!;
+
+    [Fact]
+    public async Task Sandbox_RecordsTheRenderedMessageAndMarksItSent()
+    {
+        await AddAsync(Push("m1", "good"));
+        var stage = new SendStage(_store, ChannelSet.Sandbox(_clock));
+
+        Assert.Equal(1, await stage.RunReadyAsync(T0, 10, default));
+
+        var m = await GetAsync("m1");
+        Assert.Equal(MessageStatus.Sent, m.Status);
+        Assert.False(m.Ready);
+        Assert.Equal("sandbox", Assert.Single(m.Deliveries).Provider);
+        var o = Assert.Single(await _store.GetOutboxAsync(10));
+        Assert.Equal("Your cart", (string?)o.Content["title"]);
+        Assert.Equal(0, await stage.RunReadyAsync(T0.AddHours(1), 10, default));
+    }
+
+    [Fact]
+    public async Task Sent_KeepsTheProviderIdAndThePayloadCarriesTheContent()
+    {
+        await AddAsync(Push("m1", "good"));
+
+        await Stage().RunReadyAsync(T0, 10, default);
+
+        var m = await GetAsync("m1");
+        Assert.Equal(MessageStatus.Sent, m.Status);
+        Assert.Equal(T0, m.SentAt);
+        var d = Assert.Single(m.Deliveries);
+        Assert.Equal((DeliveryStatus.Sent, "apns", "id-good"), (d.Status, d.Provider, d.ProviderId));
+        var call = Assert.Single(_push.Calls);
+        Assert.Equal(("m1", "good", "Your cart", "is waiting", "shop://cart/1"), (call.MessageId, call.Token, call.Content.Title, call.Content.Body, call.Content.DeepLink));
+        Assert.Equal("c1", call.Content.Data!["cart_id"]);
+    }
+
+    [Fact]
+    public async Task InvalidToken_RemovesTheDeviceAndALaterSendIsDroppedWithoutACall()
+    {
+        await AddAsync(Push("m1", "good", "dead"));
+
+        await Stage().RunReadyAsync(T0, 10, default);
+
+        var m = await GetAsync("m1");
+        Assert.Equal(MessageStatus.Sent, m.Status); // one device got it
+        var dead = m.Deliveries.Single(d => d.Recipient == "dead");
+        Assert.Equal((DeliveryStatus.Bounced, MessageReason.InvalidToken, "Unregistered"), (dead.Status, dead.Reason, dead.Detail));
+        Assert.Null(await _store.GetDeviceAsync("dead"));
+        Assert.NotNull(await _store.GetDeviceAsync("good"));
+        Assert.Equal(T0, await _store.GetTokenBounceAsync("dead"));
+
+        _push.Calls.Clear();
+        await AddAsync(Push("m2", "dead"));
+        await Stage().RunReadyAsync(T0.AddMinutes(1), 10, default);
+
+        var m2 = await GetAsync("m2");
+        Assert.Equal((MessageStatus.Dropped, MessageReason.InvalidToken), (m2.Status, m2.Reason));
+        Assert.Empty(_push.Calls);
+    }
+
+    [Fact]
+    public async Task AllTokensBounced_MarksBouncedAndFallsBackToTheNextChannel()
+    {
+        var m = Push("m1", "dead");
+        m.Fallbacks = [new FallbackDraft(Channel.Sms, new JsonObject { ["body"] = "Your cart is waiting" }, ["+15005550006"], [])];
+        await AddAsync(m);
+
+        await Stage().RunReadyAsync(T0, 10, default);
+
+        var bounced = await GetAsync("m1");
+        Assert.Equal((MessageStatus.Bounced, MessageReason.InvalidToken, "m1.sms"), (bounced.Status, bounced.Reason, bounced.FallbackMessageId));
+        var sms = await GetAsync("m1.sms");
+        Assert.Equal((Channel.Sms, MessageStatus.Drafted, "m1"), (sms.Channel, sms.Status, sms.FallbackOf));
+        Assert.Equal(MessageReason.InvalidToken, (string?)sms.FallbackReasons["push"]);
+
+        await Stage().RunReadyAsync(T0, 10, default);
+
+        Assert.Equal(MessageStatus.Sent, (await GetAsync("m1.sms")).Status);
+        Assert.Equal("Your cart is waiting", Assert.Single(_sms.SmsCalls).Body);
+    }
+
+    [Fact]
+    public async Task Transient_RetriesAfterTheBackoffAndOnlyThePendingRecipient()
+    {
+        _push.FailTimes["flaky"] = 1;
+        await AddAsync(Push("m1", "good", "flaky"));
+
+        await Stage().RunReadyAsync(T0, 10, default);
+
+        var m = await GetAsync("m1");
+        Assert.Equal(MessageStatus.Attempted, m.Status);
+        Assert.True(m.Ready);
+        Assert.InRange(m.NextAttemptAt!.Value, T0.AddSeconds(15), T0.AddSeconds(30)); // 30 s step, 50-100 % jitter
+        Assert.Equal(0, await Stage().RunReadyAsync(T0.AddSeconds(14), 10, default));
+
+        await Stage().RunReadyAsync(T0.AddMinutes(1), 10, default);
+
+        m = await GetAsync("m1");
+        Assert.Equal(MessageStatus.Sent, m.Status);
+        Assert.Equal(1, _push.Calls.Count(c => c.Token == "good"));
+        Assert.Equal(2, _push.Calls.Count(c => c.Token == "flaky"));
+        Assert.All(m.Deliveries, d => Assert.Equal(DeliveryStatus.Sent, d.Status));
+        Assert.Contains(m.History, h => h.Status == MessageStatus.Attempted && h.Reason == DeliveryReason.ProviderUnavailable);
+    }
+
+    [Fact]
+    public async Task RateLimited_WaitsAtLeastRetryAfter()
+    {
+        _push.RateLimit = TimeSpan.FromMinutes(10);
+        await AddAsync(Push("m1", "good"));
+
+        await Stage().RunReadyAsync(T0, 10, default);
+
+        Assert.Equal(T0.AddMinutes(10), (await GetAsync("m1")).NextAttemptAt);
+    }
+
+    [Fact]
+    public async Task Transient_EveryTime_FailsWithTheReasonAfterTheLastAttempt()
+    {
+        _push.FailTimes["flaky"] = 100;
+        await AddAsync(Push("m1", "flaky"));
+        var stage = Stage(new RetryPolicy(MaxAttempts: 3));
+
+        var now = T0;
+        for (var i = 0; i < 3; i++)
+        {
+            await stage.RunReadyAsync(now, 10, default);
+            now = now.AddHours(2);
+        }
+
+        var m = await GetAsync("m1");
+        Assert.Equal((MessageStatus.Failed, DeliveryReason.ProviderUnavailable), (m.Status, m.Reason));
+        Assert.False(m.Ready);
+        Assert.Equal(3, _push.Calls.Count);
+        Assert.Equal(3, m.Attempts);
+    }
+
+    [Fact]
+    public async Task Permanent_FailsAtOnceWithTheProvidersCode()
+    {
+        _push.Permanent["good"] = "BadTopic";
+        await AddAsync(Push("m1", "good"));
+
+        await Stage().RunReadyAsync(T0, 10, default);
+
+        var m = await GetAsync("m1");
+        Assert.Equal((MessageStatus.Failed, DeliveryReason.ProviderRejected), (m.Status, m.Reason));
+        Assert.Equal("BadTopic", Assert.Single(m.Deliveries).Detail);
+    }
+
+    [Fact]
+    public async Task ProviderThatThrows_IsRetriedNotLost()
+    {
+        _push.Throw = true;
+        await AddAsync(Push("m1", "good"));
+
+        await Stage().RunReadyAsync(T0, 10, default);
+
+        var m = await GetAsync("m1");
+        Assert.Equal(MessageStatus.Attempted, m.Status);
+        Assert.True(m.Ready);
+    }
+
+    [Fact]
+    public async Task CircuitBreaker_OpensAfterFiveFailuresAndStopsCallingTheProvider()
+    {
+        _push.FailTimes["flaky"] = 1000;
+        await AddAsync([.. Enumerable.Range(0, 20).Select(i => Push($"m{i:D2}", "flaky"))]);
+        var stage = new SendStage(_store, new ChannelSet(_push, _push, _sms, new SandboxProvider(), _clock), new SendOptions { Concurrency = 1 });
+
+        await stage.RunReadyAsync(T0, 100, default);
+
+        Assert.Equal(5, _push.Calls.Count);
+        var later = await GetAsync("m19");
+        Assert.Equal(DeliveryReason.CircuitOpen, Assert.Single(later.Deliveries).Reason);
+        Assert.Equal("open", stage.Channels.Breaker("apns").State);
+
+        // After 30 s one trial call goes through; it fails and the circuit stays open.
+        _clock.Advance(TimeSpan.FromSeconds(31));
+        await stage.RunReadyAsync(T0.AddHours(2), 100, default);
+        Assert.Equal(6, _push.Calls.Count);
+    }
+
+    [Fact]
+    public async Task ReRegisteredToken_AfterABounce_IsSentToAgain()
+    {
+        await using (var s = await _store.OpenSessionAsync())
+        {
+            await s.MarkTokenBouncedAsync("good", T0.AddDays(-1), "Unregistered");
+            await s.CommitAsync();
+        }
+
+        await AddAsync(Push("m1", "good"));
+        await Stage().RunReadyAsync(T0, 10, default);
+
+        Assert.Equal(MessageStatus.Sent, (await GetAsync("m1")).Status);
+    }
+
+    [Fact]
+    public async Task DeviceMovedToAnotherPerson_IsDroppedAsNoDevice()
+    {
+        await using (var s = await _store.OpenSessionAsync())
+        {
+            await s.PutDeviceAsync(new Device { Token = "good", ProfileKey = "k2", Platform = Platforms.Ios, LastUsed = T0, CreatedAt = T0, UpdatedAt = T0 });
+            await s.CommitAsync();
+        }
+
+        await AddAsync(Push("m1", "good"));
+        await Stage().RunReadyAsync(T0, 10, default);
+
+        Assert.Equal((MessageStatus.Dropped, MessageReason.NoDevice), ((await GetAsync("m1")).Status, (await GetAsync("m1")).Reason));
+        Assert.Empty(_push.Calls);
+    }
+
+    [Fact]
+    public async Task LongTitle_IsSentWithALintWarning()
+    {
+        var m = Push("m1", "good");
+        m.Content["title"] = new string('x', 80);
+        await AddAsync(m);
+
+        await Stage().RunReadyAsync(T0, 10, default);
+
+        Assert.Contains((await GetAsync("m1")).Warnings, w => w.StartsWith("push_title_truncated", StringComparison.Ordinal));
+    }
+
+    /// <summary>A provider that answers by recipient: "dead" is unregistered, "flaky" fails transiently N times.</summary>
+    private sealed class Scripted(string name) : IPushProvider, ISmsProvider
+    {
+        public ConcurrentBag<PushRequest> Calls { get; } = [];
+
+        public ConcurrentBag<SmsRequest> SmsCalls { get; } = [];
+
+        public ConcurrentDictionary<string, int> FailTimes { get; } = new();
+
+        public Dictionary<string, string> Permanent { get; } = [];
+
+        public TimeSpan? RateLimit { get; set; }
+
+        public bool Throw { get; set; }
+
+        public string Name => name;
+
+        public Task<SendOutcome> SendAsync(PushRequest r, CancellationToken ct)
+        {
+            Calls.Add(r);
+            if (Throw)
+            {
+                throw new InvalidOperationException("provider bug");
+            }
+
+            if (RateLimit is { } wait)
+            {
+                return Task.FromResult(SendOutcome.RateLimited(wait, "TooManyRequests"));
+            }
+
+            if (r.Token == "dead")
+            {
+                return Task.FromResult(SendOutcome.InvalidToken("Unregistered"));
+            }
+
+            if (Permanent.TryGetValue(r.Token, out var code))
+            {
+                return Task.FromResult(SendOutcome.Permanent(DeliveryReason.ProviderRejected, code));
+            }
+
+            if (FailTimes.TryGetValue(r.Token, out var n) && n > 0)
+            {
+                FailTimes[r.Token] = n - 1;
+                return Task.FromResult(SendOutcome.Transient(DeliveryReason.ProviderUnavailable, "503 ServiceUnavailable"));
+            }
+
+            return Task.FromResult(SendOutcome.Sent("id-" + r.Token));
+        }
+
+        public Task<SendOutcome> SendAsync(SmsRequest r, CancellationToken ct)
+        {
+            SmsCalls.Add(r);
+            return Task.FromResult(SendOutcome.Sent("SM" + r.MessageId));
+        }
+    }
+}
