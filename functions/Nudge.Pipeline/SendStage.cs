@@ -8,6 +8,7 @@ using Nudge.Core.Storage;
 using Nudge.Delivery;
 using Nudge.Delivery.Resilience;
 using Nudge.Delivery.Sandbox;
+using Nudge.Delivery.Twilio;
 
 namespace Nudge.Pipeline;
 
@@ -21,6 +22,9 @@ public sealed record SendOptions
 
     /// <summary>Nudge's public address: Twilio status callbacks and email unsubscribe links point there.</summary>
     public Uri? PublicBaseUrl { get; init; }
+
+    /// <summary>An SMS over this many segments is sent with a warning: 4.</summary>
+    public int MaxSmsSegments { get; init; } = 4;
 
     /// <summary>Extra headers for an email (List-Unsubscribe on marketing mail); null adds none.</summary>
     public Func<Message, IReadOnlyDictionary<string, string>>? EmailHeaders { get; init; }
@@ -126,10 +130,20 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
 
             case Channel.Sms:
                 {
+                    var body = Text(m.Content, "body") ?? "";
+                    var count = SmsSegments.Count(body);
+                    if (count.Segments > _o.MaxSmsSegments)
+                    {
+                        lock (warnings)
+                        {
+                            warnings.Add($"sms_segments: the body takes {count.Segments} segments ({count.Encoding}, {count.Characters} characters); more than {_o.MaxSmsSegments}");
+                        }
+                    }
+
                     var p = channels.Sms;
                     provider = p.Name;
                     var callback = _o.PublicBaseUrl is { } u ? new Uri(u, $"webhooks/twilio/status?message_id={Uri.EscapeDataString(m.Id)}") : null;
-                    call = () => p.SendAsync(new SmsRequest(m.Id, d.Recipient, Text(m.Content, "body") ?? "", callback), ct);
+                    call = () => p.SendAsync(new SmsRequest(m.Id, d.Recipient, body, callback), ct);
                     break;
                 }
 
@@ -190,6 +204,11 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
         var deliveries = Deliveries(m);
         m.Deliveries = deliveries;
         m.Attempts++;
+        if (m.Channel == Channel.Sms)
+        {
+            m.Segments = SmsSegments.Count(Text(m.Content, "body") ?? "").Segments;
+        }
+
         foreach (var w in a.Warnings.Where(w => !m.Warnings.Contains(w)))
         {
             m.Warnings.Add(w);
@@ -213,10 +232,7 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
             {
                 case OutcomeKind.Sent:
                     (d.Status, d.ProviderId, d.Reason, d.Detail) = (DeliveryStatus.Sent, o.ProviderId, null, null);
-                    if (o.Segments is { } segments)
-                    {
-                        (m.Segments, m.EstimatedCost) = (segments, o.EstimatedCost);
-                    }
+                    m.EstimatedCost = o.EstimatedCost ?? m.EstimatedCost;
 
                     if (r.Provider == SandboxProvider.ProviderName)
                     {

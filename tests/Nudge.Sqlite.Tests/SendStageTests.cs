@@ -303,6 +303,25 @@ public sealed class SendStageTests : IAsyncLifetime
         Assert.Contains((await GetAsync("m1")).Warnings, w => w.StartsWith("push_title_truncated", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task LongSms_RecordsItsSegmentsWithAWarning()
+    {
+        var m = new Message
+        {
+            Id = "s1", ProfileKey = "k1", InstanceId = "i1", JourneyId = "cart", StepId = "sms", Channel = Channel.Sms,
+            Status = MessageStatus.Drafted, Ready = true, CreatedAt = T0, Recipients = ["+15005550006"],
+            Content = new JsonObject { ["body"] = string.Concat(Enumerable.Repeat("Your cart 🛒 is waiting. ", 12)) },
+        };
+        await AddAsync(m);
+
+        await Stage().RunReadyAsync(T0, 10, default);
+
+        var sent = await GetAsync("s1");
+        Assert.Equal(MessageStatus.Sent, sent.Status);
+        Assert.Equal(5, sent.Segments); // 12 x 26 UTF-16 units = 312 > 4 x 67 in UCS-2
+        Assert.Contains(sent.Warnings, w => w.StartsWith("sms_segments: the body takes 5 segments (Ucs2", StringComparison.Ordinal));
+    }
+
     /// <summary>A provider that answers by recipient: "dead" is unregistered, "flaky" fails transiently N times.</summary>
     private sealed class Scripted(string name) : IPushProvider, ISmsProvider
     {
