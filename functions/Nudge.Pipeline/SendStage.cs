@@ -340,8 +340,15 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
     private static List<MessageDelivery> Deliveries(Message m) => m.Deliveries.Count > 0
         ? m.Deliveries.Select(d => new MessageDelivery
         {
-            Recipient = d.Recipient, Platform = d.Platform, Status = d.Status, Provider = d.Provider, ProviderId = d.ProviderId,
-            Reason = d.Reason, Detail = d.Detail, Attempts = d.Attempts, At = d.At,
+            Recipient = d.Recipient,
+            Platform = d.Platform,
+            Status = d.Status,
+            Provider = d.Provider,
+            ProviderId = d.ProviderId,
+            Reason = d.Reason,
+            Detail = d.Detail,
+            Attempts = d.Attempts,
+            At = d.At,
         }).ToList()
         : m.Recipients.Select((r, i) => new MessageDelivery { Recipient = r, Platform = i < m.Platforms.Count ? m.Platforms[i] : null }).ToList();
 

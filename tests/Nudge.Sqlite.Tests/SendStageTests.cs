@@ -308,8 +308,16 @@ public sealed class SendStageTests : IAsyncLifetime
     {
         var m = new Message
         {
-            Id = "s1", ProfileKey = "k1", InstanceId = "i1", JourneyId = "cart", StepId = "sms", Channel = Channel.Sms,
-            Status = MessageStatus.Drafted, Ready = true, CreatedAt = T0, Recipients = ["+15005550006"],
+            Id = "s1",
+            ProfileKey = "k1",
+            InstanceId = "i1",
+            JourneyId = "cart",
+            StepId = "sms",
+            Channel = Channel.Sms,
+            Status = MessageStatus.Drafted,
+            Ready = true,
+            CreatedAt = T0,
+            Recipients = ["+15005550006"],
             Content = new JsonObject { ["body"] = string.Concat(Enumerable.Repeat("Your cart 🛒 is waiting. ", 12)) },
         };
         await AddAsync(m);

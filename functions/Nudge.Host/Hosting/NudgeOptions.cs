@@ -16,6 +16,12 @@ public sealed class NudgeOptions
     [RegularExpression("^[A-Z]{2}$")]
     public string DefaultPhoneRegion { get; set; } = "US";
 
+    /// <summary>
+    /// Nudge's public address as providers and recipients reach it (Twilio status callbacks, email unsubscribe links),
+    /// e.g. https://nudge.example.com. Default: none (no status callbacks; unsubscribe links use the listening address).
+    /// </summary>
+    public string? PublicBaseUrl { get; set; }
+
     public AuthOptions Auth { get; set; } = new();
 
     public WorkerOptions Workers { get; set; } = new();

@@ -68,7 +68,8 @@ public static class NudgeServer
         var runtime = new JourneyRuntime(journeys, new JourneyEngine(engineOptions, new Templates()), limits, eventsAlwaysDelivered: true);
         builder.Services.AddSingleton(runtime);
         builder.Services.AddSingleton(new EventProcessor(limits, time, runtime));
-        builder.Services.AddSingleton(new SendStage(store, Nudge.Delivery.ChannelSet.Sandbox(time)));
+        var (channels, sendOptions) = DeliverySetup.Load(builder.Configuration, options, time);
+        builder.Services.AddSingleton(new SendStage(store, channels, sendOptions));
         builder.Services.AddSingleton<WorkSignal>();
         builder.Services.AddSingleton<TimerWorker>();
         builder.Services.AddSingleton<SendWorker>();
@@ -127,6 +128,7 @@ public static class NudgeServer
             $"  Track API (Customer.io):  {url}/api/v1/...   HTTP Basic  site id : API key",
             $"  Segment API:              {url}/v1/...       HTTP Basic  write key as user name (or writeKey in the body)",
             $"  Admin API:                {url}/admin/v1/... Authorization: Bearer <admin key>",
+            $"  Channels: {DeliverySetup.Describe(app.Services.GetRequiredService<SendStage>().Channels)}",
         };
         if (generated)
         {
