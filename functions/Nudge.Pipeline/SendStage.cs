@@ -20,6 +20,12 @@ public sealed record SendOptions
 
     public RetryPolicy Retry { get; init; } = new();
 
+    /// <summary>
+    /// How long a message taken for an attempt stays away from other send stages: 5 min. If the process dies during
+    /// the attempt, the message is due again after this.
+    /// </summary>
+    public TimeSpan ClaimFor { get; init; } = TimeSpan.FromMinutes(5);
+
     /// <summary>Nudge's public address: Twilio status callbacks and email unsubscribe links point there.</summary>
     public Uri? PublicBaseUrl { get; init; }
 
@@ -46,10 +52,25 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
     /// <summary>Handles up to <paramref name="limit"/> messages due at <paramref name="now"/>; returns how many.</summary>
     public async Task<int> RunReadyAsync(DateTimeOffset now, int limit, CancellationToken ct)
     {
-        var ready = await store.ReadyMessagesAsync(now, limit, ct);
-        if (ready.Count == 0)
+        var due = await store.ReadyMessagesAsync(now, limit, ct);
+        if (due.Count == 0)
         {
             return 0;
+        }
+
+        // Claim them first (one commit), so a send stage running beside this one never calls a provider for the same message.
+        var ready = new List<Message>(due.Count);
+        await using (var s = await store.OpenSessionAsync(ct))
+        {
+            foreach (var m in due)
+            {
+                if (await s.TryClaimMessageAsync(m.Id, now, now + _o.ClaimFor))
+                {
+                    ready.Add(m);
+                }
+            }
+
+            await s.CommitAsync();
         }
 
         var done = System.Threading.Channels.Channel.CreateUnbounded<Attempt>();

@@ -44,7 +44,11 @@ public sealed class JourneyServer : IAsyncDisposable
 
     public JourneyRuntime Runtime => App.Services.GetRequiredService<JourneyRuntime>();
 
-    public static async Task<JourneyServer> StartAsync(string? dataDir = null, DateTimeOffset? now = null, string? journeysDir = null, params string[] extra)
+    public static Task<JourneyServer> StartAsync(string? dataDir = null, DateTimeOffset? now = null, string? journeysDir = null, params string[] extra) =>
+        StartAsync(null, dataDir, now, journeysDir, extra);
+
+    /// <summary>Starts with HTTP handlers per provider (loopback peers with a test certificate).</summary>
+    public static async Task<JourneyServer> StartAsync(Func<string, HttpMessageHandler?>? handlers, string? dataDir, DateTimeOffset? now, string? journeysDir, params string[] extra)
     {
         dataDir ??= Directory.CreateTempSubdirectory("nudge-journeys-").FullName;
         var clock = new FakeTimeProvider(now ?? Monday14h);
@@ -53,7 +57,7 @@ public sealed class JourneyServer : IAsyncDisposable
             "--urls=http://127.0.0.1:0", $"--Nudge:DataDir={dataDir}", $"--Nudge:Auth:SiteId={SiteId}", $"--Nudge:Auth:ApiKey={ApiKey}",
             $"--Nudge:Auth:SegmentWriteKey={WriteKey}", $"--Nudge:Auth:AdminKey={AdminKey}", "--Logging:LogLevel:Default=Warning",
             $"--Nudge:Journeys:Dir={journeysDir ?? Path.Combine(ClientCompatibilityTests.RepoRoot(), "journeys")}", .. extra,
-        ], clock);
+        ], clock, handlers);
         await app.StartAsync();
         return new JourneyServer(app, clock, dataDir);
     }

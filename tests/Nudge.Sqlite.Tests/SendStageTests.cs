@@ -292,6 +292,36 @@ public sealed class SendStageTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TwoSendStagesAtOnce_CallTheProviderOncePerMessage()
+    {
+        _push.Delay = TimeSpan.FromMilliseconds(20);
+        await AddAsync([.. Enumerable.Range(0, 100).Select(i => Push($"m{i:D3}", "good"))]);
+
+        var counts = await Task.WhenAll(Stage().RunReadyAsync(T0, 1000, default), Stage().RunReadyAsync(T0, 1000, default), Stage().RunReadyAsync(T0, 1000, default));
+
+        Assert.Equal(100, counts.Sum());
+        Assert.Equal(100, _push.Calls.Count);
+        Assert.Equal(100, _push.Calls.Select(c => c.MessageId).Distinct().Count());
+        Assert.Equal(0, await Stage().RunReadyAsync(T0.AddDays(1), 1000, default));
+    }
+
+    [Fact]
+    public async Task AttemptCutOff_BeforeItsOutcomeWasRecorded_IsDueAgainAfterTheClaim()
+    {
+        await AddAsync(Push("m1", "good"));
+        await using (var s = await _store.OpenSessionAsync())
+        {
+            // A send stage took it and died before recording anything.
+            Assert.True(await s.TryClaimMessageAsync("m1", T0, T0.AddMinutes(5)));
+            await s.CommitAsync();
+        }
+
+        Assert.Equal(0, await Stage().RunReadyAsync(T0.AddMinutes(4), 10, default));
+        Assert.Equal(1, await Stage().RunReadyAsync(T0.AddMinutes(5), 10, default));
+        Assert.Equal(MessageStatus.Sent, (await GetAsync("m1")).Status);
+    }
+
+    [Fact]
     public async Task LongTitle_IsSentWithALintWarning()
     {
         var m = Push("m1", "good");
@@ -345,11 +375,23 @@ public sealed class SendStageTests : IAsyncLifetime
 
         public bool Throw { get; set; }
 
+        public TimeSpan Delay { get; set; }
+
         public string Name => name;
 
-        public Task<SendOutcome> SendAsync(PushRequest r, CancellationToken ct)
+        public async Task<SendOutcome> SendAsync(PushRequest r, CancellationToken ct)
         {
             Calls.Add(r);
+            if (Delay > TimeSpan.Zero)
+            {
+                await Task.Delay(Delay, ct);
+            }
+
+            return Answer(r);
+        }
+
+        private SendOutcome Answer(PushRequest r)
+        {
             if (Throw)
             {
                 throw new InvalidOperationException("provider bug");
@@ -357,26 +399,26 @@ public sealed class SendStageTests : IAsyncLifetime
 
             if (RateLimit is { } wait)
             {
-                return Task.FromResult(SendOutcome.RateLimited(wait, "TooManyRequests"));
+                return SendOutcome.RateLimited(wait, "TooManyRequests");
             }
 
             if (r.Token == "dead")
             {
-                return Task.FromResult(SendOutcome.InvalidToken("Unregistered"));
+                return SendOutcome.InvalidToken("Unregistered");
             }
 
             if (Permanent.TryGetValue(r.Token, out var code))
             {
-                return Task.FromResult(SendOutcome.Permanent(DeliveryReason.ProviderRejected, code));
+                return SendOutcome.Permanent(DeliveryReason.ProviderRejected, code);
             }
 
             if (FailTimes.TryGetValue(r.Token, out var n) && n > 0)
             {
                 FailTimes[r.Token] = n - 1;
-                return Task.FromResult(SendOutcome.Transient(DeliveryReason.ProviderUnavailable, "503 ServiceUnavailable"));
+                return SendOutcome.Transient(DeliveryReason.ProviderUnavailable, "503 ServiceUnavailable");
             }
 
-            return Task.FromResult(SendOutcome.Sent("id-" + r.Token));
+            return SendOutcome.Sent("id-" + r.Token);
         }
 
         public Task<SendOutcome> SendAsync(SmsRequest r, CancellationToken ct)

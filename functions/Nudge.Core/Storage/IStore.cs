@@ -129,6 +129,14 @@ public interface IStoreSession : IAsyncDisposable
     /// <summary>Records a sandbox delivery (idempotent by message id).</summary>
     Task RecordOutboxAsync(OutboxEntry entry);
 
+    /// <summary>
+    /// Takes a ready message due at <paramref name="now"/> for one send attempt: it stops being due until
+    /// <paramref name="until"/>, so a second send stage running at the same time does not take it too. False when the
+    /// message is not ready or not due (another stage took it, or it was handled). If the stage dies, the message is
+    /// due again at <paramref name="until"/>.
+    /// </summary>
+    Task<bool> TryClaimMessageAsync(string id, DateTimeOffset now, DateTimeOffset until);
+
     /// <summary>Remembers that a push token bounced at <paramref name="at"/>, so later sends to it are dropped.</summary>
     Task MarkTokenBouncedAsync(string token, DateTimeOffset at, string detail);
 

@@ -5,7 +5,12 @@ using Nudge.Host.Hosting;
 namespace Nudge.Host.Auth;
 
 /// <summary>The API credentials in force. Secrets are never logged; generated ones are printed once, when made.</summary>
-public sealed record Credentials(string SiteId, string ApiKey, string SegmentWriteKey, string AdminKey)
+/// <param name="SiteId">Track API user name.</param>
+/// <param name="ApiKey">Track API password.</param>
+/// <param name="SegmentWriteKey">Segment write key.</param>
+/// <param name="AdminKey">Admin API bearer token.</param>
+/// <param name="LinkKey">Signs the links Nudge puts in messages (one-click unsubscribe): 32 random bytes as hex.</param>
+public sealed record Credentials(string SiteId, string ApiKey, string SegmentWriteKey, string AdminKey, string LinkKey = "")
 {
     public const string FileName = "credentials.json";
 
@@ -42,18 +47,28 @@ public sealed record Credentials(string SiteId, string ApiKey, string SegmentWri
             return Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(bytes));
         }
 
+        if (configured.LinkKey is { Length: > 0 and < 32 })
+        {
+            throw new InvalidOperationException("Nudge:Auth:LinkKey must be at least 32 characters (it signs unsubscribe links)");
+        }
+
         var result = new Credentials(
             Pick(configured.SiteId, stored?.SiteId, 10),
             Pick(configured.ApiKey, stored?.ApiKey, 20),
             Pick(configured.SegmentWriteKey, stored?.SegmentWriteKey, 20),
-            Pick(configured.AdminKey, stored?.AdminKey, 24));
+            Pick(configured.AdminKey, stored?.AdminKey, 24),
+            "");
         generated = made;
-        if (generated)
+
+        // The link key is never shown; one made for an older credentials file is saved without re-announcing the others.
+        result = result with { LinkKey = Pick(configured.LinkKey, stored?.LinkKey, 32) };
+        if (made)
         {
             // Only what Nudge made (or found) goes to the file; configured secrets stay where they were configured.
             static string Keep(string? configured, string value) => string.IsNullOrEmpty(configured) ? value : "";
             var file = new Credentials(Keep(configured.SiteId, result.SiteId), Keep(configured.ApiKey, result.ApiKey),
-                Keep(configured.SegmentWriteKey, result.SegmentWriteKey), Keep(configured.AdminKey, result.AdminKey));
+                Keep(configured.SegmentWriteKey, result.SegmentWriteKey), Keep(configured.AdminKey, result.AdminKey),
+                Keep(configured.LinkKey, result.LinkKey));
             File.WriteAllText(path, JsonSerializer.Serialize(file, FileJson));
             if (!OperatingSystem.IsWindows())
             {

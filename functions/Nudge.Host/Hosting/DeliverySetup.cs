@@ -1,4 +1,7 @@
+using Nudge.Core.Messages;
 using Nudge.Delivery;
+using Nudge.Delivery.Apns;
+using Nudge.Delivery.Email;
 using Nudge.Delivery.Fcm;
 using Nudge.Delivery.Sandbox;
 using Nudge.Delivery.Twilio;
@@ -12,26 +15,48 @@ namespace Nudge.Host.Hosting;
 /// </summary>
 public static class DeliverySetup
 {
-    public static (ChannelSet Channels, SendOptions Options) Load(IConfiguration config, NudgeOptions nudge, TimeProvider time)
+    /// <param name="config">The app's configuration.</param>
+    /// <param name="nudge">The Nudge section.</param>
+    /// <param name="time">The clock.</param>
+    /// <param name="links">Signs the one-click unsubscribe links of marketing email.</param>
+    /// <param name="listening">Nudge's own address, for links when Nudge:PublicBaseUrl is not set (read at send time).</param>
+    /// <param name="handlers">
+    /// An HTTP handler per provider name ("apns", "fcm", "twilio", "sendgrid") for a program that embeds Nudge and needs
+    /// its own (a proxy, a private CA); null, or null for a name, uses the provider's default.
+    /// </param>
+    public static (ChannelSet Channels, SendOptions Options) Load(IConfiguration config, NudgeOptions nudge, TimeProvider time, UnsubscribeLinks links, Func<Uri> listening,
+        Func<string, HttpMessageHandler?>? handlers = null)
     {
+        HttpMessageHandler? Handler(string name) => handlers?.Invoke(name);
         var problems = new List<string>();
         var sandbox = new SandboxProvider();
 
         IPushProvider android = sandbox;
         if (Bind<FcmOptions>(config, FcmOptions.SectionName, problems) is { } fcm)
         {
-            android = new FcmProvider(fcm, time);
+            android = new FcmProvider(fcm, time, Handler("fcm"));
         }
 
         ISmsProvider sms = sandbox;
         TwilioOptions? twilio = null;
         if (Bind<TwilioOptions>(config, TwilioOptions.SectionName, problems) is { } t)
         {
-            (twilio, sms) = (t, new TwilioProvider(t, time));
+            (twilio, sms) = (t, new TwilioProvider(t, time, Handler("twilio")));
         }
 
         IPushProvider ios = sandbox;
+        if (Bind<ApnsOptions>(config, ApnsOptions.Section, problems) is { } apns)
+        {
+            ios = new ApnsProvider(apns, time, Handler("apns"));
+        }
+
         IEmailProvider email = sandbox;
+        if (Bind<EmailOptions>(config, EmailOptions.Section, problems) is { } mail)
+        {
+            email = string.Equals(mail.Provider, "sendgrid", StringComparison.OrdinalIgnoreCase)
+                ? new SendGridEmailProvider(mail, time, Handler("sendgrid"))
+                : new SmtpEmailProvider(mail, time);
+        }
 
         Uri? publicBase = null;
         var baseText = nudge.PublicBaseUrl ?? twilio?.StatusCallbackBaseUrl;
@@ -52,8 +77,16 @@ public static class DeliverySetup
             throw new InvalidOperationException("Provider settings are invalid:" + string.Concat(problems.Select(p => Environment.NewLine + "  - " + p)));
         }
 
-        return (new ChannelSet(ios, android, sms, email, time), new SendOptions { PublicBaseUrl = publicBase });
+        // Marketing mail carries RFC 8058 one-click unsubscribe headers; transactional mail does not.
+        IReadOnlyDictionary<string, string> EmailHeaders(Message m) => m.Transactional
+            ? new Dictionary<string, string>()
+            : UnsubscribeLinks.Headers(UnsubscribeUrl(publicBase ?? listening(), links, m));
+        return (new ChannelSet(ios, android, sms, email, time), new SendOptions { PublicBaseUrl = publicBase, EmailHeaders = EmailHeaders });
     }
+
+    /// <summary>The signed link that unsubscribes the message's recipient from marketing email: {base}/u/{token}.</summary>
+    public static Uri UnsubscribeUrl(Uri baseUrl, UnsubscribeLinks links, Message m) =>
+        new(baseUrl.AbsoluteUri.EndsWith('/') ? baseUrl : new Uri(baseUrl.AbsoluteUri + "/"), "u/" + links.Create(m.ProfileKey, m.Id));
 
     /// <summary>Which provider each channel uses, for the start-up banner.</summary>
     public static string Describe(ChannelSet c) =>
@@ -73,6 +106,8 @@ public static class DeliverySetup
         var found = o switch
         {
             FcmOptions f => f.Validate(),
+            ApnsOptions a => a.Validate(),
+            EmailOptions e => e.Validate(),
             TwilioOptions t => t.Validate(),
             _ => [],
         };

@@ -43,6 +43,9 @@ public sealed class AuthOptions
 
     /// <summary>Bearer token for the admin API.</summary>
     public string? AdminKey { get; set; }
+
+    /// <summary>Key that signs the links Nudge puts in messages (one-click unsubscribe); at least 32 characters.</summary>
+    public string? LinkKey { get; set; }
 }
 
 /// <summary>Embedded pipeline workers.</summary>

@@ -6,9 +6,11 @@ using Nudge.Core.Journeys;
 using Nudge.Core.Queues;
 using Nudge.Core.Storage;
 using Nudge.Core.Text;
+using Nudge.Delivery.Email;
 using Nudge.Host.Admin;
 using Nudge.Host.Auth;
 using Nudge.Host.Ingest;
+using Nudge.Host.Webhooks;
 using Nudge.Host.Workers;
 using Nudge.Pipeline;
 using Nudge.Sqlite.Queue;
@@ -25,7 +27,10 @@ public static class NudgeServer
     /// <summary>Largest request Kestrel accepts at all; each API enforces its own lower limit: 2 MiB.</summary>
     private const int MaxRequestBytes = 2 * 1024 * 1024;
 
-    public static async Task<WebApplication> BuildAsync(string[] args, TimeProvider? time = null)
+    /// <param name="args">Command-line arguments (configuration overrides).</param>
+    /// <param name="time">The clock; tests pass a virtual one.</param>
+    /// <param name="providerHandlers">HTTP handlers per provider name, for embedders that need their own (see <see cref="DeliverySetup.Load"/>).</param>
+    public static async Task<WebApplication> BuildAsync(string[] args, TimeProvider? time = null, Func<string, HttpMessageHandler?>? providerHandlers = null)
     {
         // appsettings.json ships beside the executable; relative paths in settings (data, journeys) stay relative to
         // the working directory, which `dotnet run` sets to the repository root.
@@ -68,7 +73,10 @@ public static class NudgeServer
         var runtime = new JourneyRuntime(journeys, new JourneyEngine(engineOptions, new Templates()), limits, eventsAlwaysDelivered: true);
         builder.Services.AddSingleton(runtime);
         builder.Services.AddSingleton(new EventProcessor(limits, time, runtime));
-        var (channels, sendOptions) = DeliverySetup.Load(builder.Configuration, options, time);
+        var links = new UnsubscribeLinks(System.Text.Encoding.UTF8.GetBytes(credentials.LinkKey));
+        builder.Services.AddSingleton(links);
+        Uri? listening = null;
+        var (channels, sendOptions) = DeliverySetup.Load(builder.Configuration, options, time, links, () => listening ?? new Uri(DefaultUrl), providerHandlers);
         builder.Services.AddSingleton(new SendStage(store, channels, sendOptions));
         builder.Services.AddSingleton<WorkSignal>();
         builder.Services.AddSingleton<TimerWorker>();
@@ -87,7 +95,12 @@ public static class NudgeServer
         app.MapAdminApi();
         app.MapJourneysAdmin();
 
-        app.Lifetime.ApplicationStarted.Register(() => Announce(app, dataDir, credentials, generated));
+        app.MapUnsubscribe();
+        app.Lifetime.ApplicationStarted.Register(() =>
+        {
+            listening = BaseAddress(app);
+            Announce(app, dataDir, credentials, generated);
+        });
         app.Lifetime.ApplicationStopped.Register(() =>
         {
             queue.DisposeAsync().AsTask().GetAwaiter().GetResult();

@@ -374,6 +374,13 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
             await cmd.ExecuteNonQueryAsync();
         }
 
+        public async Task<bool> TryClaimMessageAsync(string id, DateTimeOffset now, DateTimeOffset until)
+        {
+            await using var cmd = Prepared.Cmd(c, "UPDATE messages SET ready = $u WHERE id = $id AND ready > 0 AND ready <= $now", tx,
+                ("$id", id), ("$now", now.ToUnixTimeMilliseconds()), ("$u", Math.Max(1, until.ToUnixTimeMilliseconds())));
+            return await cmd.ExecuteNonQueryAsync() == 1;
+        }
+
         public async Task MarkTokenBouncedAsync(string token, DateTimeOffset at, string detail)
         {
             await using var cmd = Prepared.Cmd(c, """
