@@ -373,15 +373,18 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
         }).ToList()
         : m.Recipients.Select((r, i) => new MessageDelivery { Recipient = r, Platform = i < m.Platforms.Count ? m.Platforms[i] : null }).ToList();
 
-    /// <summary>Push content from the rendered template fields: title, body, deep_link, image, collapse_key, data.*.</summary>
+    /// <summary>Push content from the rendered template fields: title, body, deep_link, image, collapse_key, and the data object.</summary>
     public static PushContent PushContentOf(JsonObject c)
     {
         var data = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var (k, v) in c)
+        if (c["data"] is JsonObject d)
         {
-            if (k.StartsWith("data.", StringComparison.Ordinal) && v is not null)
+            foreach (var (k, v) in d)
             {
-                data[k["data.".Length..]] = v.GetValueKind() == System.Text.Json.JsonValueKind.String ? v.GetValue<string>() : v.ToJsonString();
+                if (v is not null)
+                {
+                    data[k] = v.GetValueKind() == System.Text.Json.JsonValueKind.String ? v.GetValue<string>() : v.ToJsonString();
+                }
             }
         }
 

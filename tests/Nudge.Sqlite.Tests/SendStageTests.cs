@@ -60,7 +60,7 @@ public sealed class SendStageTests : IAsyncLifetime
         Status = MessageStatus.Drafted,
         Ready = true,
         CreatedAt = T0,
-        Content = new JsonObject { ["title"] = "Your cart", ["body"] = "is waiting", ["deep_link"] = "shop://cart/1", ["data.cart_id"] = "c1" },
+        Content = new JsonObject { ["title"] = "Your cart", ["body"] = "is waiting", ["deep_link"] = "shop://cart/1", ["data"] = new JsonObject { ["cart_id"] = "c1" } },
         Recipients = [.. tokens],
         Platforms = [.. tokens.Select(_ => Platforms.Ios)],
         History = [new StatusChange(MessageStatus.Drafted, T0, null)],
