@@ -10,7 +10,7 @@ using Nudge.Pipeline;
 namespace Nudge.Host.Hosting;
 
 /// <summary>
-/// Builds the channels from Nudge:Providers:*. A provider whose section is absent leaves its channel in the sandbox;
+/// Builds the channels from Nudge:Providers:*. A provider whose section is absent or empty leaves its channel in the sandbox;
 /// a section that is present must be valid, or start-up stops with every problem listed (never a secret's value).
 /// </summary>
 public static class DeliverySetup
@@ -95,8 +95,9 @@ public static class DeliverySetup
     private static T? Bind<T>(IConfiguration config, string section, List<string> problems)
         where T : class, new()
     {
+        // Present means at least one non-empty value: empty placeholders (local.settings.sample.json) keep the sandbox.
         var s = config.GetSection(section);
-        if (!s.GetChildren().Any())
+        if (!s.AsEnumerable().Any(kv => !string.IsNullOrEmpty(kv.Value)))
         {
             return null;
         }

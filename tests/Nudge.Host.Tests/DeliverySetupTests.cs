@@ -1,0 +1,81 @@
+using System.Text;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Time.Testing;
+using Nudge.Core.Journeys;
+using Nudge.Core.Messages;
+using Nudge.Delivery.Email;
+using Nudge.Host.Hosting;
+
+namespace Nudge.Host.Tests;
+
+/// <summary>Provider settings at start-up: absent or empty sections keep the sandbox; wrong ones stop start-up, naming settings, never secrets.</summary>
+public class DeliverySetupTests
+{
+    private static readonly UnsubscribeLinks Links = new(Encoding.UTF8.GetBytes(new string('k', 64)));
+
+    private static (Nudge.Delivery.ChannelSet Channels, Nudge.Pipeline.SendOptions Options) Load(Dictionary<string, string?> settings, NudgeOptions? nudge = null) =>
+        DeliverySetup.Load(new ConfigurationBuilder().AddInMemoryCollection(settings).Build(), nudge ?? new NudgeOptions(), new FakeTimeProvider(),
+            Links, () => new Uri("http://127.0.0.1:7071"));
+
+    [Fact]
+    public void NoSettings_OrEmptyPlaceholders_EveryChannelInTheSandbox()
+    {
+        var (c, _) = Load(new() { ["Nudge:Providers:Apns:KeyId"] = "", ["Nudge:Providers:Twilio:AuthToken"] = "" });
+
+        Assert.Equal("push iOS -> sandbox, push Android -> sandbox, SMS -> sandbox, email -> sandbox", DeliverySetup.Describe(c));
+    }
+
+    [Fact]
+    public void WrongSettings_StopStartUpListingEveryProblem_WithoutTheSecrets()
+    {
+        var e = Assert.Throws<InvalidOperationException>(() => Load(new()
+        {
+            ["Nudge:Providers:Twilio:AccountSid"] = "not-a-sid",
+            ["Nudge:Providers:Twilio:AuthToken"] = "super-secret-token-value",
+            ["Nudge:Providers:Apns:KeyId"] = "KEY1234567",
+            ["Nudge:Providers:Apns:PrivateKey"] = "-----BEGIN PRIVATE KEY-----\nsecret-key-material\n-----END PRIVATE KEY-----",
+            ["Nudge:Providers:Email:Provider"] = "smtp",
+            ["Nudge:Providers:Email:SendGrid:ApiKey"] = "SG.secret-api-key",
+        }));
+
+        Assert.Contains("Nudge:Providers:Twilio:AccountSid", e.Message, StringComparison.Ordinal);
+        Assert.Contains("Nudge:Providers:Apns:TeamId", e.Message, StringComparison.Ordinal);
+        Assert.Contains("Nudge:Providers:Email:From", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("super-secret-token-value", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("secret-key-material", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("SG.secret-api-key", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void BadPublicBaseUrl_StopsStartUp()
+    {
+        var e = Assert.Throws<InvalidOperationException>(() => Load([], new NudgeOptions { PublicBaseUrl = "nudge.example.com" }));
+
+        Assert.Contains("Nudge:PublicBaseUrl", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void EmailHeaders_MarketingGetsOneClickUnsubscribe_TransactionalNone()
+    {
+        var (_, o) = Load([], new NudgeOptions { PublicBaseUrl = "https://nudge.example.com/base" });
+        Message Mail(bool transactional) => new()
+        {
+            Id = "m1",
+            ProfileKey = "k1",
+            InstanceId = "i",
+            JourneyId = "j",
+            StepId = "s",
+            Channel = Channel.Email,
+            Status = MessageStatus.Drafted,
+            Transactional = transactional,
+        };
+
+        var marketing = o.EmailHeaders!(Mail(false));
+        Assert.Equal("List-Unsubscribe=One-Click", marketing["List-Unsubscribe-Post"]);
+        var url = marketing["List-Unsubscribe"].Trim('<', '>');
+        Assert.StartsWith("https://nudge.example.com/base/u/", url, StringComparison.Ordinal);
+        Assert.True(Links.TryRead(url[(url.LastIndexOf('/') + 1)..], out var key, out var id));
+        Assert.Equal(("k1", "m1"), (key, id));
+        Assert.Empty(o.EmailHeaders!(Mail(true)));
+    }
+}
