@@ -267,6 +267,8 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
                     if (await s.GetDeviceAsync(d.Recipient) is { } dev && dev.ProfileKey == m.ProfileKey)
                     {
                         await s.DeleteDeviceAsync(d.Recipient);
+                        await s.AppendEventAsync(new StoredEvent($"{m.Id}/device_removed/{dev.TokenTail}", m.ProfileKey, "device_removed", "system", now, now, "send",
+                            new JsonObject { ["token_tail"] = dev.TokenTail, ["platform"] = dev.Platform, ["reason"] = MessageReason.InvalidToken, ["detail"] = o.Detail }));
                     }
 
                     break;
@@ -286,6 +288,15 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
                     break;
                 default:
                     (d.Status, d.Reason, d.Detail) = (DeliveryStatus.Failed, o.Reason, o.Detail);
+                    if (m.Channel == Channel.Sms && o.Reason == DeliveryReason.RecipientUnsubscribed && await s.GetProfileAsync(m.ProfileKey) is { } p
+                        && p.Consent.SmsConsent != false)
+                    {
+                        // Twilio 21610: the number replied STOP. Record it, so no later journey tries SMS again.
+                        ProfileRules.ApplyAttributes(p, new JsonObject { [Consent.SmsConsentAttr] = false }, now, $"{r.Provider}:{o.Detail}", null, int.MaxValue);
+                        p.UpdatedAt = now;
+                        await s.PutProfileAsync(p);
+                    }
+
                     break;
             }
         }

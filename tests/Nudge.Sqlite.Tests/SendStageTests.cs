@@ -127,6 +127,8 @@ public sealed class SendStageTests : IAsyncLifetime
         Assert.Null(await _store.GetDeviceAsync("dead"));
         Assert.NotNull(await _store.GetDeviceAsync("good"));
         Assert.Equal(T0, await _store.GetTokenBounceAsync("dead"));
+        var removed = Assert.Single(await _store.GetRecentEventsAsync("k1", 10), e => e.Name == "device_removed");
+        Assert.Equal(("invalid_token", "Unregistered"), ((string?)removed.Data["reason"], (string?)removed.Data["detail"]));
 
         _push.Calls.Clear();
         await AddAsync(Push("m2", "dead"));
@@ -360,6 +362,41 @@ public sealed class SendStageTests : IAsyncLifetime
         Assert.Contains(sent.Warnings, w => w.StartsWith("sms_segments: the body takes 5 segments (Ucs2", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task SmsRefusedWith21610_ClearsSmsConsent()
+    {
+        await using (var s = await _store.OpenSessionAsync())
+        {
+            var p = (await s.GetProfileAsync("k1"))!;
+            ProfileRules.ApplyAttributes(p, new JsonObject { ["sms_consent"] = true, ["phone"] = "+15005550009" }, T0.AddDays(-1), "test", null, 300);
+            await s.PutProfileAsync(p);
+            await s.CommitAsync();
+        }
+
+        await AddAsync(new Message
+        {
+            Id = "s1",
+            ProfileKey = "k1",
+            InstanceId = "i1",
+            JourneyId = "cart",
+            StepId = "sms",
+            Channel = Channel.Sms,
+            Status = MessageStatus.Drafted,
+            Ready = true,
+            CreatedAt = T0,
+            Recipients = ["+15005550009"],
+            Content = new JsonObject { ["body"] = "Your cart is waiting" },
+        });
+
+        await Stage().RunReadyAsync(T0, 10, default);
+
+        var m = await GetAsync("s1");
+        Assert.Equal((MessageStatus.Failed, DeliveryReason.RecipientUnsubscribed), (m.Status, m.Reason));
+        var profile = (await _store.GetProfileAsync("k1"))!;
+        Assert.False(profile.Consent.SmsConsent);
+        Assert.Contains(profile.ConsentHistory, c => c.Source == "twilio:21610");
+    }
+
     /// <summary>A provider that answers by recipient: "dead" is unregistered, "flaky" fails transiently N times.</summary>
     private sealed class Scripted(string name) : IPushProvider, ISmsProvider
     {
@@ -424,7 +461,9 @@ public sealed class SendStageTests : IAsyncLifetime
         public Task<SendOutcome> SendAsync(SmsRequest r, CancellationToken ct)
         {
             SmsCalls.Add(r);
-            return Task.FromResult(SendOutcome.Sent("SM" + r.MessageId));
+            return Task.FromResult(r.To == "+15005550009"
+                ? SendOutcome.Permanent(DeliveryReason.RecipientUnsubscribed, "21610")
+                : SendOutcome.Sent("SM" + r.MessageId));
         }
     }
 }
