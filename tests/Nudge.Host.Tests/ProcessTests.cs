@@ -144,7 +144,14 @@ public sealed class ProcessTests : IDisposable
         Assert.Equal(HttpStatusCode.OK, (await track.PutAsync("/api/v1/customers/c1", Json("{}"))).StatusCode);
         Assert.DoesNotContain(ApiKey, p.Output, StringComparison.Ordinal);
         Assert.DoesNotContain(AdminKey, p.Output, StringComparison.Ordinal);
-        Assert.False(File.Exists(Path.Combine(_dataDir, "credentials.json")));
+
+        // Only the generated link key (it signs unsubscribe links, which must survive restarts) is saved; no configured secret.
+        var saved = JsonNode.Parse(File.ReadAllText(Path.Combine(_dataDir, "credentials.json")))!;
+        Assert.Equal(64, saved["linkKey"]!.GetValue<string>().Length);
+        foreach (var name in new[] { "siteId", "apiKey", "segmentWriteKey", "adminKey" })
+        {
+            Assert.Equal("", saved[name]!.GetValue<string>());
+        }
     }
 
     [Fact]
