@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
 
@@ -15,8 +16,8 @@ namespace Nudge.Pipeline;
 /// <summary>Settings of the send stage.</summary>
 public sealed record SendOptions
 {
-    /// <summary>Provider calls in flight at once: 32. A slow or bad recipient holds one slot, never the others.</summary>
-    public int Concurrency { get; init; } = 32;
+    /// <summary>Provider calls in flight at once: 128. A slow or bad recipient holds one slot, never the others.</summary>
+    public int Concurrency { get; init; } = 128;
 
     public RetryPolicy Retry { get; init; } = new();
 
@@ -44,6 +45,12 @@ public sealed record SendOptions
 /// </summary>
 public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? options = null)
 {
+    /// <summary>Most outcomes recorded in one commit: 512.</summary>
+    private const int GroupCommit = 512;
+
+    /// <summary>Longest an outcome waits for others to share its commit: 20 ms.</summary>
+    private static readonly TimeSpan GroupWindow = TimeSpan.FromMilliseconds(20);
+
     private readonly SendOptions _o = options ?? new SendOptions();
     private readonly Random _random = new();
 
@@ -52,26 +59,26 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
     /// <summary>Handles up to <paramref name="limit"/> messages due at <paramref name="now"/>; returns how many.</summary>
     public async Task<int> RunReadyAsync(DateTimeOffset now, int limit, CancellationToken ct)
     {
-        var due = await store.ReadyMessagesAsync(now, limit, ct);
-        if (due.Count == 0)
+        // Claim them (one statement, one commit), so a send stage running beside this one never calls a provider for the
+        // same message; a message whose attempt is cut off by a crash is due again when the claim runs out.
+        var claim = now + _o.ClaimFor;
+        IReadOnlyList<Message> ready;
+        await using (var s = await store.OpenSessionAsync(ct))
+        {
+            ready = await s.ClaimReadyMessagesAsync(now, claim, limit);
+            await s.CommitAsync();
+        }
+
+        if (ready.Count == 0)
         {
             return 0;
         }
 
-        // Claim them first (one commit), so a send stage running beside this one never calls a provider for the same message.
-        var ready = new List<Message>(due.Count);
-        await using (var s = await store.OpenSessionAsync(ct))
-        {
-            foreach (var m in due)
-            {
-                if (await s.TryClaimMessageAsync(m.Id, now, now + _o.ClaimFor))
-                {
-                    ready.Add(m);
-                }
-            }
-
-            await s.CommitAsync();
-        }
+        // The devices of every push in the batch, and whether their tokens bounced, in one read.
+        var tokens = ready.Where(m => m.Channel == Channel.Push)
+            .SelectMany(m => Deliveries(m).Where(d => d.Status == DeliveryStatus.Pending).Select(d => d.Recipient))
+            .ToHashSet(StringComparer.Ordinal);
+        var targets = await store.GetPushTargetsAsync(tokens, ct);
 
         var done = System.Threading.Channels.Channel.CreateUnbounded<Attempt>();
         var sending = Task.Run(async () =>
@@ -79,7 +86,7 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
             try
             {
                 await Parallel.ForEachAsync(ready, new ParallelOptions { MaxDegreeOfParallelism = _o.Concurrency, CancellationToken = ct },
-                    async (m, c) => done.Writer.TryWrite(await AttemptAsync(m, now, c)));
+                    async (m, c) => done.Writer.TryWrite(await AttemptAsync(m, targets, c)));
                 done.Writer.TryComplete();
             }
             catch (Exception e)
@@ -89,15 +96,39 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
         }, CancellationToken.None);
 
         // Outcomes that came back are recorded even when the caller is cancelling: the providers already have them.
+        // Each commit costs an fsync: gather outcomes for up to 20 ms (or 512 of them) before recording them together.
         while (await done.Reader.WaitToReadAsync(CancellationToken.None).AsTask().ContinueWith(t => !t.IsFaulted && t.Result, TaskScheduler.Default))
         {
             var batch = new List<Attempt>();
-            while (done.Reader.TryRead(out var a))
+            var gather = Stopwatch.StartNew();
+            while (batch.Count < GroupCommit)
             {
-                batch.Add(a);
+                while (batch.Count < GroupCommit && done.Reader.TryRead(out var a))
+                {
+                    batch.Add(a);
+                }
+
+                var left = GroupWindow - gather.Elapsed;
+                if (batch.Count >= GroupCommit || left <= TimeSpan.Zero || done.Reader.Completion.IsCompleted)
+                {
+                    break;
+                }
+
+                using var wait = new CancellationTokenSource(left);
+                try
+                {
+                    if (!await done.Reader.WaitToReadAsync(wait.Token))
+                    {
+                        break;
+                    }
+                }
+                catch (OperationCanceledException) when (wait.IsCancellationRequested)
+                {
+                    break;
+                }
             }
 
-            await ApplyAsync(batch, now);
+            await ApplyAsync(batch, now, claim);
         }
 
         await sending;
@@ -110,16 +141,19 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
     /// <summary>What happened to one pending recipient: a provider outcome, or dropped before any call.</summary>
     private sealed record RecipientResult(int Index, string Provider, SendOutcome? Outcome, string? DropReason);
 
-    private async Task<Attempt> AttemptAsync(Message m, DateTimeOffset now, CancellationToken ct)
+    private async Task<Attempt> AttemptAsync(Message m, IReadOnlyDictionary<string, (Device Device, DateTimeOffset? BouncedAt)> targets, CancellationToken ct)
     {
         var deliveries = Deliveries(m);
         var warnings = new List<string>();
         var pending = deliveries.Select((d, i) => (d, i)).Where(x => x.d.Status == DeliveryStatus.Pending).ToList();
-        var results = await Task.WhenAll(pending.Select(x => SendOneAsync(m, x.d, x.i, warnings, ct)));
+        var results = pending.Count == 1
+            ? [await SendOneAsync(m, pending[0].d, pending[0].i, targets, warnings, ct)]
+            : await Task.WhenAll(pending.Select(x => SendOneAsync(m, x.d, x.i, targets, warnings, ct)));
         return new Attempt(m, [.. results], warnings.Distinct().ToList());
     }
 
-    private async Task<RecipientResult> SendOneAsync(Message m, MessageDelivery d, int index, List<string> warnings, CancellationToken ct)
+    private async Task<RecipientResult> SendOneAsync(Message m, MessageDelivery d, int index,
+        IReadOnlyDictionary<string, (Device Device, DateTimeOffset? BouncedAt)> targets, List<string> warnings, CancellationToken ct)
     {
         string provider;
         Func<Task<SendOutcome>> call;
@@ -127,8 +161,7 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
         {
             case Channel.Push:
                 {
-                    var device = await store.GetDeviceAsync(d.Recipient, ct);
-                    var bounced = await store.GetTokenBounceAsync(d.Recipient, ct);
+                    var (device, bounced) = targets.TryGetValue(d.Recipient, out var t) ? t : (null, await store.GetTokenBounceAsync(d.Recipient, ct));
                     if (device is null || device.ProfileKey != m.ProfileKey || (bounced is { } b && b >= device.UpdatedAt))
                     {
                         // A token that bounced before is dropped (Customer.io's "dropped"); one the person no longer has, too.
@@ -203,25 +236,33 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
         return new RecipientResult(index, provider, outcome, null);
     }
 
-    private async Task ApplyAsync(List<Attempt> batch, DateTimeOffset now)
+    private async Task ApplyAsync(List<Attempt> batch, DateTimeOffset now, DateTimeOffset claim)
     {
         await using var s = await store.OpenSessionAsync();
         foreach (var a in batch)
         {
-            var current = await s.GetMessageAsync(a.Message.Id);
-            if (current is not { Ready: true } || current.Attempts != a.Message.Attempts)
-            {
-                continue; // handled meanwhile (another worker, or a retry of this batch)
-            }
-
-            await ApplyOneAsync(s, current, a, now);
+            // The message as read when claimed is still the stored one while the claim holds: no need to read it again.
+            await ApplyOneAsync(s, a.Message, a, now, claim);
         }
 
         await s.CommitAsync();
     }
 
-    private async Task ApplyOneAsync(IStoreSession s, Message m, Attempt a, DateTimeOffset now)
+    private async Task ApplyOneAsync(IStoreSession s, Message m, Attempt a, DateTimeOffset now, DateTimeOffset claim)
     {
+        // Work on other records runs only once the outcome is recorded, which succeeds only while this attempt's claim holds.
+        var effects = new List<Func<Task>>();
+        async Task RecordAsync()
+        {
+            if (await s.TryRecordSendOutcomeAsync(m, claim))
+            {
+                foreach (var effect in effects)
+                {
+                    await effect();
+                }
+            }
+        }
+
         var deliveries = Deliveries(m);
         m.Deliveries = deliveries;
         m.Attempts++;
@@ -257,19 +298,22 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
 
                     if (r.Provider == SandboxProvider.ProviderName)
                     {
-                        await s.RecordOutboxAsync(new OutboxEntry(m.Id, m.ProfileKey, Name(m.Channel), now, m.Content, [d.Recipient]));
+                        effects.Add(() => s.RecordOutboxAsync(new OutboxEntry(m.Id, m.ProfileKey, Name(m.Channel), now, m.Content, [d.Recipient])));
                     }
 
                     break;
                 case OutcomeKind.InvalidToken:
                     (d.Status, d.Reason, d.Detail) = (DeliveryStatus.Bounced, MessageReason.InvalidToken, o.Detail);
-                    await s.MarkTokenBouncedAsync(d.Recipient, now, o.Detail ?? "");
-                    if (await s.GetDeviceAsync(d.Recipient) is { } dev && dev.ProfileKey == m.ProfileKey)
+                    effects.Add(async () =>
                     {
-                        await s.DeleteDeviceAsync(d.Recipient);
-                        await s.AppendEventAsync(new StoredEvent($"{m.Id}/device_removed/{dev.TokenTail}", m.ProfileKey, "device_removed", "system", now, now, "send",
-                            new JsonObject { ["token_tail"] = dev.TokenTail, ["platform"] = dev.Platform, ["reason"] = MessageReason.InvalidToken, ["detail"] = o.Detail }));
-                    }
+                        await s.MarkTokenBouncedAsync(d.Recipient, now, o.Detail ?? "");
+                        if (await s.GetDeviceAsync(d.Recipient) is { } dev && dev.ProfileKey == m.ProfileKey)
+                        {
+                            await s.DeleteDeviceAsync(d.Recipient);
+                            await s.AppendEventAsync(new StoredEvent($"{m.Id}/device_removed/{dev.TokenTail}", m.ProfileKey, "device_removed", "system", now, now, "send",
+                                new JsonObject { ["token_tail"] = dev.TokenTail, ["platform"] = dev.Platform, ["reason"] = MessageReason.InvalidToken, ["detail"] = o.Detail }));
+                        }
+                    });
 
                     break;
                 case OutcomeKind.RateLimited or OutcomeKind.Transient:
@@ -288,13 +332,19 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
                     break;
                 default:
                     (d.Status, d.Reason, d.Detail) = (DeliveryStatus.Failed, o.Reason, o.Detail);
-                    if (m.Channel == Channel.Sms && o.Reason == DeliveryReason.RecipientUnsubscribed && await s.GetProfileAsync(m.ProfileKey) is { } p
-                        && p.Consent.SmsConsent != false)
+                    if (m.Channel == Channel.Sms && o.Reason == DeliveryReason.RecipientUnsubscribed)
                     {
                         // Twilio 21610: the number replied STOP. Record it, so no later journey tries SMS again.
-                        ProfileRules.ApplyAttributes(p, new JsonObject { [Consent.SmsConsentAttr] = false }, now, $"{r.Provider}:{o.Detail}", null, int.MaxValue);
-                        p.UpdatedAt = now;
-                        await s.PutProfileAsync(p);
+                        var source = $"{r.Provider}:{o.Detail}";
+                        effects.Add(async () =>
+                        {
+                            if (await s.GetProfileAsync(m.ProfileKey) is { } p && p.Consent.SmsConsent != false)
+                            {
+                                ProfileRules.ApplyAttributes(p, new JsonObject { [Consent.SmsConsentAttr] = false }, now, source, null, int.MaxValue);
+                                p.UpdatedAt = now;
+                                await s.PutProfileAsync(p);
+                            }
+                        });
                     }
 
                     break;
@@ -311,7 +361,7 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
             }
 
             m.History.Add(new StatusChange(MessageStatus.Attempted, now, retryReason));
-            await s.PutMessageAsync(m);
+            await RecordAsync();
             return;
         }
 
@@ -324,7 +374,7 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
             m.SentAt = now;
             var provider = deliveries.First(d => d.Status == DeliveryStatus.Sent).Provider;
             m.History.Add(new StatusChange(MessageStatus.Sent, now, provider == SandboxProvider.ProviderName ? "sandbox" : null));
-            await s.PutMessageAsync(m);
+            await RecordAsync();
             return;
         }
 
@@ -361,11 +411,11 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
                 Fallbacks = [.. rest],
                 FallbackOf = m.Id,
             };
-            await s.TryAddMessageAsync(next2);
+            effects.Add(() => s.TryAddMessageAsync(next2));
             m.FallbackMessageId = next2.Id;
         }
 
-        await s.PutMessageAsync(m);
+        await RecordAsync();
     }
 
     /// <summary>The message's recipients with their outcomes so far (a copy: the attempt must not change the stored one).</summary>

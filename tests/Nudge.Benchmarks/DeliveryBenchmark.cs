@@ -55,7 +55,7 @@ internal static class DeliveryBenchmark
     /// Pushes each path sends before it is timed (JIT tiering, connections, JWT and access token). With fewer, the first
     /// timed pass on two cores ran at a third of its later speed.
     /// </summary>
-    private const int WarmUp = 15_000;
+    private const int WarmUp = 30_000;
 
     public sealed record Settings(int Messages, int Concurrency, int Batch, bool ChildPeers, IReadOnlyList<(int Concurrency, int Batch)> Sweep);
 
@@ -125,6 +125,11 @@ internal static class DeliveryBenchmark
         var again = await CeilingAsync(clients, targets, settings.Concurrency, peers);
         Report(again);
         ceiling = again.PerSecond > ceiling.PerSecond ? again : ceiling;
+
+        // The stage gets the same treatment: a second pass after the ceiling's, and the better of the two counts.
+        var stageAgain = await StageAsync("send stage", Copy(), clients.Channels, settings.Concurrency, settings.Batch, targets, peers);
+        Report(stageAgain);
+        stage = stageAgain.PerSecond > stage.PerSecond ? stageAgain : stage;
         var instant = new InstantPush("apns");
         var storeOnly = await StageAsync("send stage, instant providers", Copy(), new ChannelSet(instant, new InstantPush("fcm"),
             new SandboxProvider(), new SandboxProvider(), TimeProvider.System), settings.Concurrency, settings.Batch, targets, peers: null);
@@ -784,6 +789,9 @@ internal static class DeliveryBenchmark
         public Task<DateTimeOffset?> GetTokenBounceAsync(string token, CancellationToken ct = default) =>
             times.Time(Phase.Lookup, () => inner.GetTokenBounceAsync(token, ct));
 
+        public Task<IReadOnlyDictionary<string, (Device Device, DateTimeOffset? BouncedAt)>> GetPushTargetsAsync(IReadOnlyCollection<string> tokens, CancellationToken ct = default) =>
+            times.Time(Phase.Lookup, () => inner.GetPushTargetsAsync(tokens, ct));
+
         public Task<IReadOnlyList<OutboxEntry>> GetOutboxAsync(int limit, CancellationToken ct = default) => inner.GetOutboxAsync(limit, ct);
     }
 
@@ -828,6 +836,9 @@ internal static class DeliveryBenchmark
 
         public Task<bool> TryAddMessageAsync(Message message) => inner.TryAddMessageAsync(message);
 
+        public Task<bool> TryRecordSendOutcomeAsync(Message message, DateTimeOffset claim) =>
+            times.Time(Phase.ApplyWrite, () => inner.TryRecordSendOutcomeAsync(message, claim));
+
         public Task PutMessageAsync(Message message) => times.Time(Phase.ApplyWrite, () => inner.PutMessageAsync(message));
 
         public Task<Message?> GetMessageAsync(string id) => times.Time(Phase.ApplyRead, () => inner.GetMessageAsync(id));
@@ -837,6 +848,12 @@ internal static class DeliveryBenchmark
         public Task MoveJourneysAsync(string fromKey, string toKey) => inner.MoveJourneysAsync(fromKey, toKey);
 
         public Task RecordOutboxAsync(OutboxEntry entry) => inner.RecordOutboxAsync(entry);
+
+        public Task<IReadOnlyList<Message>> ClaimReadyMessagesAsync(DateTimeOffset now, DateTimeOffset until, int limit)
+        {
+            _claims = true;
+            return times.Time(Phase.Claim, () => inner.ClaimReadyMessagesAsync(now, until, limit));
+        }
 
         public Task<bool> TryClaimMessageAsync(string id, DateTimeOffset now, DateTimeOffset until)
         {

@@ -852,6 +852,86 @@ public abstract class StoreConformance : IAsyncLifetime
     }
 
     [Fact]
+    public async Task PushTargets_OneReadForManyTokens_WithBounceTimes()
+    {
+        await CommitAsync(async s =>
+        {
+            await s.PutDeviceAsync(NewDevice("t1", "k1"));
+            await s.PutDeviceAsync(NewDevice("t2", "k2"));
+            await s.MarkTokenBouncedAsync("t2", T0.AddHours(1), "Unregistered");
+            await s.MarkTokenBouncedAsync("gone", T0, "Unregistered");
+        });
+
+        var found = await Store.GetPushTargetsAsync(["t1", "t2", "gone", "never"]);
+
+        Assert.Equal(["t1", "t2"], found.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(("k1", (DateTimeOffset?)null), (found["t1"].Device.ProfileKey, found["t1"].BouncedAt));
+        Assert.Equal(T0.AddHours(1), found["t2"].BouncedAt);
+        Assert.Empty(await Store.GetPushTargetsAsync([]));
+    }
+
+    [Fact]
+    public async Task ClaimMessage_OnlyOneClaimWins_UntilItRunsOutOrAnOutcomeIsRecorded()
+    {
+        var m = NewMessage("m", T0);
+        await CommitAsync(s => s.TryAddMessageAsync(m));
+        await using (var s = await Store.OpenSessionAsync())
+        {
+            Assert.True(await s.TryClaimMessageAsync("m", T0, T0.AddMinutes(5)));
+            Assert.False(await s.TryClaimMessageAsync("m", T0, T0.AddMinutes(6)));
+            Assert.False(await s.TryClaimMessageAsync("unknown", T0, T0.AddMinutes(5)));
+            await s.CommitAsync();
+        }
+
+        Assert.Empty(await Store.ReadyMessagesAsync(T0.AddMinutes(4), 10));
+        Assert.Single(await Store.ReadyMessagesAsync(T0.AddMinutes(5), 10));
+
+        m.Ready = false;
+        await CommitAsync(s => s.PutMessageAsync(m));
+        await using var after = await Store.OpenSessionAsync();
+        Assert.False(await after.TryClaimMessageAsync("m", T0.AddDays(1), T0.AddDays(2)));
+    }
+
+    [Fact]
+    public async Task RecordSendOutcome_ReadsBackAsAFullWriteWould_OnlyWhileTheClaimHolds()
+    {
+        var a = NewMessage("a", T0);
+        var b = NewMessage("b", T0);
+        a.Content = b.Content = new JsonObject { ["title"] = "Hi", ["data"] = new JsonObject { ["k"] = "v" } };
+        await CommitAsync(async s =>
+        {
+            await s.TryAddMessageAsync(a);
+            await s.TryAddMessageAsync(b);
+            Assert.Equal(2, (await s.ClaimReadyMessagesAsync(T0, T0.AddMinutes(5), 10)).Count);
+        });
+
+        foreach (var m in new[] { a, b })
+        {
+            m.Status = MessageStatus.Sent;
+            m.SentAt = T0.AddSeconds(1);
+            m.Ready = false;
+            m.Attempts = 1;
+            m.Warnings.Add("push_title_truncated: ...");
+            m.Deliveries = [new MessageDelivery { Recipient = "tok", Platform = Platforms.Ios, Status = DeliveryStatus.Sent, Provider = "apns", ProviderId = "id-1", Attempts = 1, At = T0 }];
+            m.History.Add(new StatusChange(MessageStatus.Sent, T0.AddSeconds(1), null));
+        }
+
+        await CommitAsync(async s =>
+        {
+            Assert.False(await s.TryRecordSendOutcomeAsync(a, T0.AddMinutes(6))); // not this attempt's claim
+            Assert.True(await s.TryRecordSendOutcomeAsync(a, T0.AddMinutes(5)));
+            Assert.False(await s.TryRecordSendOutcomeAsync(a, T0.AddMinutes(5))); // recorded: the claim is over
+            await s.PutMessageAsync(b);
+        });
+
+        var readA = (await Store.GetMessageAsync("a"))!;
+        var readB = (await Store.GetMessageAsync("b"))!;
+        Assert.Equal(JsonSerializer.Serialize(readB, StoreJson.Options).Replace("\"b\"", "\"a\"", StringComparison.Ordinal),
+            JsonSerializer.Serialize(readA, StoreJson.Options));
+        Assert.Empty(await Store.ReadyMessagesAsync(T0.AddDays(1), 10));
+    }
+
+    [Fact]
     public async Task TokenBounce_RecordedKeepsTheLatestTime()
     {
         Assert.Null(await Store.GetTokenBounceAsync("tok"));

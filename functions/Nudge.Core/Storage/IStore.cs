@@ -51,6 +51,12 @@ public interface IStore
     /// <summary>When a push token last bounced (the provider said it is invalid), or null if it never did.</summary>
     Task<DateTimeOffset?> GetTokenBounceAsync(string token, CancellationToken ct = default);
 
+    /// <summary>
+    /// For each of <paramref name="tokens"/> that is registered, its device and, if it ever bounced, when: one read for a
+    /// whole batch of pushes.
+    /// </summary>
+    Task<IReadOnlyDictionary<string, (Device Device, DateTimeOffset? BouncedAt)>> GetPushTargetsAsync(IReadOnlyCollection<string> tokens, CancellationToken ct = default);
+
     /// <summary>What the sandbox channel recorded, newest first.</summary>
     Task<IReadOnlyList<OutboxEntry>> GetOutboxAsync(int limit, CancellationToken ct = default);
 }
@@ -136,6 +142,19 @@ public interface IStoreSession : IAsyncDisposable
     /// due again at <paramref name="until"/>.
     /// </summary>
     Task<bool> TryClaimMessageAsync(string id, DateTimeOffset now, DateTimeOffset until);
+
+    /// <summary>
+    /// Takes up to <paramref name="limit"/> ready messages due at <paramref name="now"/>, earliest first, for one send
+    /// attempt each (as <see cref="TryClaimMessageAsync"/> does for one), and returns them as they were when taken.
+    /// </summary>
+    Task<IReadOnlyList<Message>> ClaimReadyMessagesAsync(DateTimeOffset now, DateTimeOffset until, int limit);
+
+    /// <summary>
+    /// Records what a send attempt made of a message it claimed until <paramref name="claim"/> (the send stage changes
+    /// only the send fields: status, reason, sent time, ready and next attempt, deliveries, attempts, history, warnings,
+    /// segments, cost, fallback message id). False, and nothing written, when the claim no longer holds.
+    /// </summary>
+    Task<bool> TryRecordSendOutcomeAsync(Message message, DateTimeOffset claim);
 
     /// <summary>Remembers that a push token bounced at <paramref name="at"/>, so later sends to it are dropped.</summary>
     Task MarkTokenBouncedAsync(string token, DateTimeOffset at, string detail);

@@ -6,8 +6,8 @@ namespace Nudge.Host.Workers;
 /// <summary>The embedded send stage: hands drafted messages to the channel (the sandbox until providers are configured).</summary>
 public sealed class SendWorker(SendStage stage, TimeProvider time, WorkSignal signal, ILogger<SendWorker> log) : BackgroundService
 {
-    /// <summary>Messages handled per store transaction: 256.</summary>
-    private const int Batch = 256;
+    /// <summary>Messages taken per round: 1,024 (claimed in one commit; outcomes are committed in groups as they return).</summary>
+    private const int Batch = 1024;
 
     public Task<int> RunOnceAsync(CancellationToken ct = default) => stage.RunReadyAsync(time.GetUtcNow(), Batch, ct);
 

@@ -40,7 +40,8 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
           status TEXT NOT NULL, created_at INTEGER NOT NULL, ready INTEGER NOT NULL, doc TEXT NOT NULL);
         CREATE INDEX IF NOT EXISTS messages_profile ON messages(profile_key, created_at);
         DROP INDEX IF EXISTS messages_ready;
-        CREATE INDEX IF NOT EXISTS messages_due ON messages(ready) WHERE ready > 0;
+        DROP INDEX IF EXISTS messages_due;
+        CREATE INDEX IF NOT EXISTS messages_due_id ON messages(ready, id) WHERE ready > 0;
         CREATE TABLE IF NOT EXISTS bounced_tokens(token TEXT PRIMARY KEY, at INTEGER NOT NULL, detail TEXT NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS outbox(
           message_id TEXT PRIMARY KEY, profile_key TEXT NOT NULL, channel TEXT NOT NULL, recorded_at INTEGER NOT NULL, doc TEXT NOT NULL);
@@ -145,6 +146,29 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
     public Task<IReadOnlyList<Message>> ReadyMessagesAsync(DateTimeOffset now, int limit, CancellationToken ct = default) =>
         ReadAsync(c => Queries.MessagesAsync(c, null, "ready > 0 AND ready <= $now ORDER BY ready, id LIMIT $n",
             ("$now", now.ToUnixTimeMilliseconds()), ("$n", limit)), ct);
+
+    public Task<IReadOnlyDictionary<string, (Device Device, DateTimeOffset? BouncedAt)>> GetPushTargetsAsync(IReadOnlyCollection<string> tokens, CancellationToken ct = default) =>
+        ReadAsync<IReadOnlyDictionary<string, (Device, DateTimeOffset?)>>(async c =>
+        {
+            var found = new Dictionary<string, (Device, DateTimeOffset?)>(StringComparer.Ordinal);
+            if (tokens.Count == 0)
+            {
+                return found;
+            }
+
+            await using var cmd = Prepared.Cmd(c, """
+                SELECT d.doc, b.at FROM devices d LEFT JOIN bounced_tokens b ON b.token = d.token
+                WHERE d.token IN (SELECT value FROM json_each($t))
+                """, null, ("$t", JsonSerializer.Serialize(tokens)));
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct))
+            {
+                var d = JsonSerializer.Deserialize<Device>(r.GetString(0), StoreJson.Options)!;
+                found[d.Token] = (d, r.IsDBNull(1) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(1)));
+            }
+
+            return found;
+        }, ct);
 
     public Task<DateTimeOffset?> GetTokenBounceAsync(string token, CancellationToken ct = default) => ReadAsync(async c =>
     {
@@ -381,6 +405,21 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
             return await cmd.ExecuteNonQueryAsync() == 1;
         }
 
+        public Task<IReadOnlyList<Message>> ClaimReadyMessagesAsync(DateTimeOffset now, DateTimeOffset until, int limit) =>
+            Queries.ReadMessagesAsync(c, tx, "UPDATE messages SET ready = $u WHERE id IN (SELECT id FROM messages WHERE ready > 0 AND ready <= $now ORDER BY ready, id LIMIT $n) RETURNING doc",
+                ("$now", now.ToUnixTimeMilliseconds()), ("$u", Math.Max(1, until.ToUnixTimeMilliseconds())), ("$n", limit));
+
+        public async Task<bool> TryRecordSendOutcomeAsync(Message m, DateTimeOffset claim)
+        {
+            // The whole document is written (json_set of only the send fields measured no faster); the claim check
+            // rides on the same statement.
+            await using var cmd = Prepared.Cmd(c, """
+                UPDATE messages SET status = $s, ready = $r, doc = $d WHERE id = $id AND ready = $claim
+                """, tx, ("$id", m.Id), ("$claim", Math.Max(1, claim.ToUnixTimeMilliseconds())), ("$s", m.Status), ("$r", Queries.ReadyAt(m)),
+                ("$d", JsonSerializer.Serialize(m, StoreJson.Options)));
+            return await cmd.ExecuteNonQueryAsync() == 1;
+        }
+
         public async Task MarkTokenBouncedAsync(string token, DateTimeOffset at, string detail)
         {
             await using var cmd = Prepared.Cmd(c, """
@@ -524,9 +563,13 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
             return list;
         }
 
-        public static async Task<IReadOnlyList<Message>> MessagesAsync(SqliteConnection c, SqliteTransaction? tx, string where, params (string, object?)[] args)
+        public static Task<IReadOnlyList<Message>> MessagesAsync(SqliteConnection c, SqliteTransaction? tx, string where, params (string, object?)[] args) =>
+            ReadMessagesAsync(c, tx, $"SELECT doc FROM messages WHERE {where}", args);
+
+        /// <summary>Runs <paramref name="sql"/>, whose first column is a message document.</summary>
+        public static async Task<IReadOnlyList<Message>> ReadMessagesAsync(SqliteConnection c, SqliteTransaction? tx, string sql, params (string, object?)[] args)
         {
-            await using var cmd = Prepared.Cmd(c, $"SELECT doc FROM messages WHERE {where}", tx, args);
+            await using var cmd = Prepared.Cmd(c, sql, tx, args);
             await using var r = await cmd.ExecuteReaderAsync();
             var list = new List<Message>();
             while (await r.ReadAsync())
@@ -545,7 +588,7 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
         ];
 
         /// <summary>The ready column: 0 when the send stage has nothing to do, else the Unix ms of the next attempt (at least 1).</summary>
-        private static long ReadyAt(Message m) => !m.Ready ? 0 : Math.Max(1, (m.NextAttemptAt ?? m.CreatedAt).ToUnixTimeMilliseconds());
+        public static long ReadyAt(Message m) => !m.Ready ? 0 : Math.Max(1, (m.NextAttemptAt ?? m.CreatedAt).ToUnixTimeMilliseconds());
 
         public static async Task<IReadOnlyList<StoredEvent>> EventsSinceAsync(SqliteConnection c, SqliteTransaction? tx, string key, DateTimeOffset since, int limit)
         {
