@@ -57,59 +57,107 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
     public ChannelSet Channels => channels;
 
     /// <summary>Handles up to <paramref name="limit"/> messages due at <paramref name="now"/>; returns how many.</summary>
-    public async Task<int> RunReadyAsync(DateTimeOffset now, int limit, CancellationToken ct)
+    public Task<int> RunReadyAsync(DateTimeOffset now, int limit, CancellationToken ct) => RunAsync(() => now, limit, once: true, ct);
+
+    /// <summary>
+    /// Handles every message that is due, in rounds of <paramref name="batch"/>, until none is left; returns how many.
+    /// Rounds overlap: the next round is claimed and its calls start as slots free up, while the last calls of the round
+    /// before are still out, so the providers always have <see cref="SendOptions.Concurrency"/> calls in flight.
+    /// </summary>
+    public Task<int> RunUntilIdleAsync(Func<DateTimeOffset> clock, int batch, CancellationToken ct) => RunAsync(clock, batch, once: false, ct);
+
+    private async Task<int> RunAsync(Func<DateTimeOffset> clock, int batch, bool once, CancellationToken ct)
     {
-        // Claim them (one statement, one commit), so a send stage running beside this one never calls a provider for the
-        // same message; a message whose attempt is cut off by a crash is due again when the claim runs out.
-        var claim = now + _o.ClaimFor;
-        IReadOnlyList<Message> ready;
-        await using (var s = await store.OpenSessionAsync(ct))
-        {
-            ready = await s.ClaimReadyMessagesAsync(now, claim, limit);
-            await s.CommitAsync();
-        }
-
-        if (ready.Count == 0)
-        {
-            return 0;
-        }
-
-        // The devices of every push in the batch, and whether their tokens bounced, in one read.
-        var tokens = ready.Where(m => m.Channel == Channel.Push)
-            .SelectMany(m => Deliveries(m).Where(d => d.Status == DeliveryStatus.Pending).Select(d => d.Recipient))
-            .ToHashSet(StringComparer.Ordinal);
-        var targets = await store.GetPushTargetsAsync(tokens, ct);
-
         var done = System.Threading.Channels.Channel.CreateUnbounded<Attempt>();
-        var sending = Task.Run(async () =>
+        var slots = new SemaphoreSlim(_o.Concurrency, _o.Concurrency);
+        var recording = Task.Run(() => RecordAsync(done.Reader), CancellationToken.None);
+        var total = 0;
+        try
         {
-            try
+            while (!ct.IsCancellationRequested)
             {
-                await Parallel.ForEachAsync(ready, new ParallelOptions { MaxDegreeOfParallelism = _o.Concurrency, CancellationToken = ct },
-                    async (m, c) => done.Writer.TryWrite(await AttemptAsync(m, targets, c)));
-                done.Writer.TryComplete();
-            }
-            catch (Exception e)
-            {
-                done.Writer.TryComplete(e);
-            }
-        }, CancellationToken.None);
+                var now = clock();
 
-        // Outcomes that came back are recorded even when the caller is cancelling: the providers already have them.
-        // Each commit costs an fsync: gather outcomes for up to 20 ms (or 512 of them) before recording them together.
-        while (await done.Reader.WaitToReadAsync(CancellationToken.None).AsTask().ContinueWith(t => !t.IsFaulted && t.Result, TaskScheduler.Default))
+                // Claim them (one statement, one commit), so a send stage running beside this one never calls a provider for
+                // the same message; a message whose attempt is cut off by a crash is due again when the claim runs out.
+                var claim = now + _o.ClaimFor;
+                IReadOnlyList<Message> ready;
+                await using (var s = await store.OpenSessionAsync(ct))
+                {
+                    ready = await s.ClaimReadyMessagesAsync(now, claim, batch);
+                    await s.CommitAsync();
+                }
+
+                if (ready.Count == 0)
+                {
+                    break;
+                }
+
+                // The devices of every push in the round, and whether their tokens bounced, in one read.
+                var tokens = ready.Where(m => m.Channel == Channel.Push)
+                    .SelectMany(m => Deliveries(m).Where(d => d.Status == DeliveryStatus.Pending).Select(d => d.Recipient))
+                    .ToHashSet(StringComparer.Ordinal);
+                var targets = await store.GetPushTargetsAsync(tokens, ct);
+                total += ready.Count;
+                foreach (var m in ready)
+                {
+                    // Not cancellable: a claimed message is attempted (a shutdown cancels its provider call instead).
+                    await slots.WaitAsync(CancellationToken.None);
+                    _ = Task.Run(async () =>
+                    {
+                        try
+                        {
+                            done.Writer.TryWrite(await AttemptAsync(m, targets, now, claim, ct));
+                        }
+                        finally
+                        {
+                            slots.Release();
+                        }
+                    }, CancellationToken.None);
+                }
+
+                if (once)
+                {
+                    break;
+                }
+            }
+        }
+        finally
+        {
+            // Every call in flight comes back (its outcome is recorded even when the caller is cancelling: the
+            // provider already has it), then the recorder finishes.
+            for (var n = 0; n < _o.Concurrency; n++)
+            {
+                await slots.WaitAsync(CancellationToken.None);
+            }
+
+            done.Writer.TryComplete();
+            await recording;
+            slots.Dispose();
+        }
+
+        return total;
+    }
+
+    /// <summary>
+    /// Records outcomes as they come back. Each commit costs an fsync: outcomes gather for up to 20 ms (or 512 of them)
+    /// and are recorded together.
+    /// </summary>
+    private async Task RecordAsync(System.Threading.Channels.ChannelReader<Attempt> done)
+    {
+        while (await done.WaitToReadAsync(CancellationToken.None))
         {
             var batch = new List<Attempt>();
             var gather = Stopwatch.StartNew();
             while (batch.Count < GroupCommit)
             {
-                while (batch.Count < GroupCommit && done.Reader.TryRead(out var a))
+                while (batch.Count < GroupCommit && done.TryRead(out var a))
                 {
                     batch.Add(a);
                 }
 
                 var left = GroupWindow - gather.Elapsed;
-                if (batch.Count >= GroupCommit || left <= TimeSpan.Zero || done.Reader.Completion.IsCompleted)
+                if (batch.Count >= GroupCommit || left <= TimeSpan.Zero || done.Completion.IsCompleted)
                 {
                     break;
                 }
@@ -117,7 +165,7 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
                 using var wait = new CancellationTokenSource(left);
                 try
                 {
-                    if (!await done.Reader.WaitToReadAsync(wait.Token))
+                    if (!await done.WaitToReadAsync(wait.Token))
                     {
                         break;
                     }
@@ -128,20 +176,18 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
                 }
             }
 
-            await ApplyAsync(batch, now, claim);
+            await ApplyAsync(batch);
         }
-
-        await sending;
-        await done.Reader.Completion;
-        return ready.Count;
     }
 
-    private sealed record Attempt(Message Message, List<RecipientResult> Results, List<string> Warnings);
+    /// <summary>One message's attempt: what each pending recipient came to, at <paramref name="Now"/>, under the claim until <paramref name="Claim"/>.</summary>
+    private sealed record Attempt(Message Message, List<RecipientResult> Results, List<string> Warnings, DateTimeOffset Now, DateTimeOffset Claim);
 
     /// <summary>What happened to one pending recipient: a provider outcome, or dropped before any call.</summary>
     private sealed record RecipientResult(int Index, string Provider, SendOutcome? Outcome, string? DropReason);
 
-    private async Task<Attempt> AttemptAsync(Message m, IReadOnlyDictionary<string, (Device Device, DateTimeOffset? BouncedAt)> targets, CancellationToken ct)
+    private async Task<Attempt> AttemptAsync(Message m, IReadOnlyDictionary<string, (Device Device, DateTimeOffset? BouncedAt)> targets,
+        DateTimeOffset now, DateTimeOffset claim, CancellationToken ct)
     {
         var deliveries = Deliveries(m);
         var warnings = new List<string>();
@@ -149,7 +195,7 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
         var results = pending.Count == 1
             ? [await SendOneAsync(m, pending[0].d, pending[0].i, targets, warnings, ct)]
             : await Task.WhenAll(pending.Select(x => SendOneAsync(m, x.d, x.i, targets, warnings, ct)));
-        return new Attempt(m, [.. results], warnings.Distinct().ToList());
+        return new Attempt(m, [.. results], warnings.Distinct().ToList(), now, claim);
     }
 
     private async Task<RecipientResult> SendOneAsync(Message m, MessageDelivery d, int index,
@@ -236,13 +282,13 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
         return new RecipientResult(index, provider, outcome, null);
     }
 
-    private async Task ApplyAsync(List<Attempt> batch, DateTimeOffset now, DateTimeOffset claim)
+    private async Task ApplyAsync(List<Attempt> batch)
     {
         await using var s = await store.OpenSessionAsync();
         foreach (var a in batch)
         {
             // The message as read when claimed is still the stored one while the claim holds: no need to read it again.
-            await ApplyOneAsync(s, a.Message, a, now, claim);
+            await ApplyOneAsync(s, a.Message, a, a.Now, a.Claim);
         }
 
         await s.CommitAsync();

@@ -41,7 +41,7 @@ internal static class DeliveryBenchmark
     /// <summary>Provider calls in flight: chosen by the sweep (see BENCHMARKS.md).</summary>
     public const int DefaultConcurrency = 256;
 
-    /// <summary>Messages per RunReadyAsync call: chosen by the sweep.</summary>
+    /// <summary>Messages claimed per round: chosen by the sweep.</summary>
     public const int DefaultBatch = 2048;
 
     /// <summary>
@@ -216,7 +216,10 @@ internal static class DeliveryBenchmark
         return targets;
     }
 
-    /// <summary>The send stage as the server runs it: RunReadyAsync in a loop until nothing is ready.</summary>
+    /// <summary>
+    /// The send stage as the server runs it: RunUntilIdleAsync (overlapping rounds) until nothing is ready; the warm-up
+    /// stops after <c>stopAfter</c> messages with RunReadyAsync rounds.
+    /// </summary>
     private static async Task<Pass> StageAsync(string name, string db, ChannelSet channels, int concurrency, int batch, List<Target> targets,
         IPeers? peers, Func<IStore, IStore>? wrap = null, int? stopAfter = null)
     {
@@ -228,15 +231,16 @@ internal static class DeliveryBenchmark
             var store = wrap?.Invoke(sqlite) ?? sqlite;
             var stage = new SendStage(store, channels, new SendOptions { Concurrency = concurrency });
             meter = Meter.Start(peers);
-            while (stopAfter is not { } max || done < max)
+            if (stopAfter is { } max)
             {
-                var handled = await stage.RunReadyAsync(DateTimeOffset.UtcNow, batch, CancellationToken.None);
-                if (handled == 0)
+                while (done < max && await stage.RunReadyAsync(DateTimeOffset.UtcNow, batch, CancellationToken.None) is > 0 and var handled)
                 {
-                    break;
+                    done += handled;
                 }
-
-                done += handled;
+            }
+            else
+            {
+                done = await stage.RunUntilIdleAsync(() => DateTimeOffset.UtcNow, batch, CancellationToken.None);
             }
 
             meter.Stop();

@@ -70,7 +70,7 @@ if (which.Contains("all") || which.Contains("delivery"))
             .AppendLine()
             .AppendLine("| figure | result | target |")
             .AppendLine("|---|---|---|")
-            .AppendLine(CultureInfo.InvariantCulture, $"| pushes/s through the send stage (`RunReadyAsync` batch {sendBatch}, ApnsProvider + FcmProvider) | {r.Stage.PerSecond:N0} over {r.Stage.Pushes:N0} | >= 20,000 |")
+            .AppendLine(CultureInfo.InvariantCulture, $"| pushes/s through the send stage (`RunUntilIdleAsync`, rounds of {sendBatch}, ApnsProvider + FcmProvider) | {r.Stage.PerSecond:N0} over {r.Stage.Pushes:N0} | >= 20,000 |")
             .AppendLine(CultureInfo.InvariantCulture, $"| pushes/s, bare HttpClient loop to the same peers (ceiling; the better of a pass before and one after the stage) | {r.Ceiling.PerSecond:N0} over {r.Ceiling.Pushes:N0} | |")
             .AppendLine(CultureInfo.InvariantCulture, $"| send stage / ceiling | {ratio:P0} | >= 60% |")
             .AppendLine(CultureInfo.InvariantCulture, $"| messages ended sent; pushes the peers accepted / refused | {r.Stage.Pushes:N0}; {r.Stage.Pushes:N0} / 0 | every one |")
@@ -95,10 +95,10 @@ if (which.Contains("all") || which.Contains("delivery"))
             .AppendLine(CultureInfo.InvariantCulture, $"against the same peers; the providers alone reached {r.Providers.PerSecond:N0}/s, and the stage with providers that answer at once")
             .AppendLine(CultureInfo.InvariantCulture, $"{r.StoreOnly.PerSecond:N0}/s, so the store side of the stage, not HTTP, sets the rate. Client and peers share the two cores: the")
             .AppendLine(CultureInfo.InvariantCulture, $"stage spent {r.Stage.ClientCpuUs:F0} µs of CPU per push where the bare loop spent {r.Ceiling.ClientCpuUs:F0} µs. In an instrumented pass ({bd.Pass.PerSecond:N0} pushes/s) the")
-            .AppendLine(CultureInfo.InvariantCulture, $"work that runs one at a time took {serial:F0} µs per push (a limit of about {1e6 / serial:N0}/s): ready query {bd.Ready:F1} µs and claim")
-            .AppendLine(CultureInfo.InvariantCulture, $"transaction {bd.Claim + bd.ClaimCommit:F1} µs with no provider call in flight, then the transactions recording outcomes {bd.ApplySessions:F1} µs")
-            .AppendLine(CultureInfo.InvariantCulture, $"(message read {bd.ApplyRead:F1}, write {bd.ApplyWrite:F1}, commit with fsync {bd.ApplyCommit:F1}; {bd.MessagesPerApplyCommit:F0} messages per commit). Device and bounce")
-            .AppendLine(CultureInfo.InvariantCulture, $"lookups before each call took {bd.Lookups:F0} µs per push, overlapping other pushes. Timings on two shared cores are noisy: rerun before comparing.");
+            .AppendLine(CultureInfo.InvariantCulture, $"single store writer (claims and outcome records share it) was busy {serial:F0} µs per push, a limit of about {1e6 / serial:N0}/s:")
+            .AppendLine(CultureInfo.InvariantCulture, $"claiming {bd.Claim + bd.ClaimCommit:F1} µs (one statement per round of {r.Settings.Batch:N0}, documents included), recording outcomes {bd.ApplySessions:F1} µs")
+            .AppendLine(CultureInfo.InvariantCulture, $"(write {bd.ApplyWrite:F1}, commit with fsync {bd.ApplyCommit:F1}; {bd.MessagesPerApplyCommit:F0} messages per commit). The device and bounce lookup, one read per round,")
+            .AppendLine(CultureInfo.InvariantCulture, $"took {bd.Lookups:F0} µs per push. Rounds overlap, so provider calls stay in flight while the writer works. Timings on two shared cores are noisy: rerun before comparing.");
         Console.WriteLine(text);
         if (write)
         {

@@ -9,7 +9,7 @@ public sealed class SendWorker(SendStage stage, TimeProvider time, WorkSignal si
     /// <summary>Messages taken per round: 1,024 (claimed in one commit; outcomes are committed in groups as they return).</summary>
     private const int Batch = 1024;
 
-    public Task<int> RunOnceAsync(CancellationToken ct = default) => stage.RunReadyAsync(time.GetUtcNow(), Batch, ct);
+    public Task<int> RunOnceAsync(CancellationToken ct = default) => stage.RunUntilIdleAsync(time.GetUtcNow, Batch, ct);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
