@@ -38,11 +38,11 @@ namespace Nudge.Benchmarks;
 /// </remarks>
 internal static class DeliveryBenchmark
 {
-    /// <summary>Provider calls in flight: chosen by the sweep (see BENCHMARKS.md).</summary>
-    public const int DefaultConcurrency = 256;
+    /// <summary>Provider calls in flight: the embedded server's default (SendOptions.Concurrency).</summary>
+    public const int DefaultConcurrency = 128;
 
-    /// <summary>Messages claimed per round: chosen by the sweep.</summary>
-    public const int DefaultBatch = 2048;
+    /// <summary>Messages claimed per round: the embedded send worker's default.</summary>
+    public const int DefaultBatch = 256;
 
     /// <summary>
     /// Concurrency and batch pairs <c>--sweep</c> tries before the measured passes; (32, 256) is what the embedded server
