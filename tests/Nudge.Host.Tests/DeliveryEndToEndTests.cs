@@ -141,6 +141,29 @@ public sealed partial class DeliveryEndToEndTests : IClassFixture<MaildevFixture
     }
 
     [Fact]
+    public async Task ApnsTooManyRequests_WithRetryAfter_IsRetriedAfterItAndSentOnce()
+    {
+        var token = ApnsPeerFixture.Token(3);
+        _apns.Faults[token] = PeerFault.Reply(429, "TooManyRequests", retryAfter: "120", times: 1);
+        var id = await ShopperAsync("throttled", "ios", token, "+14155552675");
+
+        await _server.AdvanceAsync(TimeSpan.FromMinutes(30));
+        var push = Assert.Single(await MessagesAsync(id));
+        Assert.Equal(("attempted", "rate_limited"), (push["status"]!.GetValue<string>(), Delivery(push)["reason"]!.GetValue<string>()));
+        Assert.True(push["next_attempt_at"]!.GetValue<DateTimeOffset>() >= _clock.GetUtcNow().AddSeconds(120));
+        Assert.Empty(_apns.Accepted);
+
+        await _server.AdvanceAsync(TimeSpan.FromMinutes(1));
+        Assert.Empty(_apns.Accepted); // not before Retry-After
+
+        await _server.AdvanceAsync(TimeSpan.FromMinutes(2));
+        push = Assert.Single(await MessagesAsync(id));
+        Assert.Equal("sent", push["status"]!.GetValue<string>());
+        Assert.Equal(2, Delivery(push)["attempts"]!.GetValue<int>());
+        Assert.Single(_apns.Accepted);
+    }
+
+    [Fact]
     public async Task DeadFcmToken_IsRemovedAndTheStepFallsBackToSms()
     {
         _fcm.Faults["fcm-token-dead"] = FcmFault.Unregistered;

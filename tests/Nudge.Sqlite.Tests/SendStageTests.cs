@@ -324,6 +324,30 @@ public sealed class SendStageTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task HangingBadTokens_DoNotHoldUpTheGoodOnes()
+    {
+        // 8 calls in flight; 6 of them hang on bad tokens. The 50 good pushes still go out and are recorded meanwhile.
+        var release = new TaskCompletionSource();
+        _push.Hang = ("flaky", release.Task);
+        await AddAsync([.. Enumerable.Range(0, 6).Select(i => Push($"bad{i}", "flaky")), .. Enumerable.Range(0, 50).Select(i => Push($"good{i:D2}", "good"))]);
+        var stage = new SendStage(_store, new ChannelSet(_push, _push, _sms, new SandboxProvider(), _clock), new SendOptions { Concurrency = 8 });
+
+        var run = stage.RunReadyAsync(T0, 100, default);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while ((await Task.WhenAll(Enumerable.Range(0, 50).Select(i => GetAsync($"good{i:D2}")))).Any(m => m.Status != MessageStatus.Sent))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "good pushes were held up by hanging ones");
+            Assert.False(run.IsCompleted);
+            await Task.Delay(20);
+        }
+
+        Assert.Equal(MessageStatus.Drafted, (await GetAsync("bad0")).Status);
+        release.SetResult();
+        Assert.Equal(56, await run);
+        Assert.Equal(MessageStatus.Attempted, (await GetAsync("bad0")).Status);
+    }
+
+    [Fact]
     public async Task LongTitle_IsSentWithALintWarning()
     {
         var m = Push("m1", "good");
@@ -414,6 +438,9 @@ public sealed class SendStageTests : IAsyncLifetime
 
         public TimeSpan Delay { get; set; }
 
+        /// <summary>Calls for this token wait for the task, then fail transiently (a provider timing out).</summary>
+        public (string Token, Task Until)? Hang { get; set; }
+
         public string Name => name;
 
         public async Task<SendOutcome> SendAsync(PushRequest r, CancellationToken ct)
@@ -422,6 +449,12 @@ public sealed class SendStageTests : IAsyncLifetime
             if (Delay > TimeSpan.Zero)
             {
                 await Task.Delay(Delay, ct);
+            }
+
+            if (Hang is { } hang && hang.Token == r.Token)
+            {
+                await hang.Until;
+                return SendOutcome.Transient(DeliveryReason.Timeout, "no answer in 10s");
             }
 
             return Answer(r);
