@@ -28,10 +28,40 @@ internal static class Prepared
         }
 
         cmd.Transaction = tx;
-        cmd.Parameters.Clear();
-        foreach (var (name, value) in args)
+        var ps = cmd.Parameters;
+        if (ps.Count == args.Length)
         {
-            cmd.Parameters.AddWithValue(name, value ?? DBNull.Value);
+            // Same statement, same parameters: set the values in place rather than allocating new parameter objects.
+            for (var i = 0; i < args.Length; i++)
+            {
+                if (ps[i].ParameterName != args[i].Name)
+                {
+                    ps.Clear();
+                    break;
+                }
+            }
+        }
+        else
+        {
+            ps.Clear();
+        }
+
+        if (ps.Count == 0)
+        {
+            foreach (var (name, value) in args)
+            {
+                ps.AddWithValue(name, value ?? DBNull.Value);
+            }
+        }
+        else
+        {
+            for (var i = 0; i < args.Length; i++)
+            {
+                var p = ps[i];
+                p.ResetSqliteType();
+                p.ResetDbType();
+                p.Value = args[i].Value ?? DBNull.Value;
+            }
         }
 
         return new Lease(cmd, owned: false);

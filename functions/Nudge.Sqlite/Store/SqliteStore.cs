@@ -163,7 +163,7 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
             await using var r = await cmd.ExecuteReaderAsync(ct);
             while (await r.ReadAsync(ct))
             {
-                var d = JsonSerializer.Deserialize<Device>(r.GetString(0), StoreJson.Options)!;
+                var d = Queries.Doc<Device>(r);
                 found[d.Token] = (d, r.IsDBNull(1) ? null : DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(1)));
             }
 
@@ -184,7 +184,7 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
             var list = new List<OutboxEntry>();
             while (await r.ReadAsync(ct))
             {
-                list.Add(JsonSerializer.Deserialize<OutboxEntry>(r.GetString(0), StoreJson.Options)!);
+                list.Add(Queries.Doc<OutboxEntry>(r));
             }
 
             return list;
@@ -455,6 +455,9 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
 
     private static class Queries
     {
+        /// <summary>The document in column 0, parsed from its UTF-8 bytes (no intermediate string).</summary>
+        public static T Doc<T>(SqliteDataReader r) => JsonSerializer.Deserialize<T>(r.GetFieldValue<byte[]>(0), StoreJson.Options)!;
+
         public static IEnumerable<(string Kind, string Value)> IdentifiersOf(Profile p)
         {
             if (p.Id is not null)
@@ -530,7 +533,7 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
                 return null;
             }
 
-            var p = JsonSerializer.Deserialize<Profile>(r.GetString(0), StoreJson.Options)!;
+            var p = Queries.Doc<Profile>(r);
             p.Version = r.GetInt64(1);
             return p;
         }
@@ -542,7 +545,7 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
             var list = new List<Device>();
             while (await r.ReadAsync())
             {
-                list.Add(JsonSerializer.Deserialize<Device>(r.GetString(0), StoreJson.Options)!);
+                list.Add(Queries.Doc<Device>(r));
             }
 
             return list;
@@ -555,7 +558,7 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
             var list = new List<JourneyInstance>();
             while (await r.ReadAsync())
             {
-                var i = JsonSerializer.Deserialize<JourneyInstance>(r.GetString(0), StoreJson.Options)!;
+                var i = Queries.Doc<JourneyInstance>(r);
                 i.Version = r.GetInt64(1);
                 list.Add(i);
             }
@@ -574,7 +577,7 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
             var list = new List<Message>();
             while (await r.ReadAsync())
             {
-                list.Add(JsonSerializer.Deserialize<Message>(r.GetString(0), StoreJson.Options)!);
+                list.Add(Queries.Doc<Message>(r));
             }
 
             return list;
