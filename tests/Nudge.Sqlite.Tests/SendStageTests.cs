@@ -66,6 +66,21 @@ public sealed class SendStageTests : IAsyncLifetime
         History = [new StatusChange(MessageStatus.Drafted, T0, null)],
     };
 
+    private static Message Sms(string id, string to, string body) => new()
+    {
+        Id = id,
+        ProfileKey = "k1",
+        InstanceId = "i1",
+        JourneyId = "cart",
+        StepId = "sms",
+        Channel = Channel.Sms,
+        Status = MessageStatus.Drafted,
+        Ready = true,
+        CreatedAt = T0,
+        Recipients = [to],
+        Content = new JsonObject { ["body"] = body },
+    };
+
     private async Task AddAsync(params Message[] messages)
     {
         await using var s = await _store.OpenSessionAsync();
@@ -362,21 +377,7 @@ public sealed class SendStageTests : IAsyncLifetime
     [Fact]
     public async Task LongSms_RecordsItsSegmentsWithAWarning()
     {
-        var m = new Message
-        {
-            Id = "s1",
-            ProfileKey = "k1",
-            InstanceId = "i1",
-            JourneyId = "cart",
-            StepId = "sms",
-            Channel = Channel.Sms,
-            Status = MessageStatus.Drafted,
-            Ready = true,
-            CreatedAt = T0,
-            Recipients = ["+15005550006"],
-            Content = new JsonObject { ["body"] = string.Concat(Enumerable.Repeat("Your cart 🛒 is waiting. ", 12)) },
-        };
-        await AddAsync(m);
+        await AddAsync(Sms("s1", "+15005550006", string.Concat(Enumerable.Repeat("Your cart 🛒 is waiting. ", 12))));
 
         await Stage().RunReadyAsync(T0, 10, default);
 
@@ -397,20 +398,7 @@ public sealed class SendStageTests : IAsyncLifetime
             await s.CommitAsync();
         }
 
-        await AddAsync(new Message
-        {
-            Id = "s1",
-            ProfileKey = "k1",
-            InstanceId = "i1",
-            JourneyId = "cart",
-            StepId = "sms",
-            Channel = Channel.Sms,
-            Status = MessageStatus.Drafted,
-            Ready = true,
-            CreatedAt = T0,
-            Recipients = ["+15005550009"],
-            Content = new JsonObject { ["body"] = "Your cart is waiting" },
-        });
+        await AddAsync(Sms("s1", "+15005550009", "Your cart is waiting"));
 
         await Stage().RunReadyAsync(T0, 10, default);
 
