@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs every check and test Nudge has: build with warnings as errors, format check, and all test projects.
-# Needs the .NET 10 SDK and Node.js/npm (for the official client compatibility tests); nothing else.
+# Needs the .NET 10 SDK and Node.js/npm (the official client compatibility tests, and maildev for SMTP); nothing else.
 set -euo pipefail
 cd "$(dirname "$0")"
 export COSMOS_DISABLE_IMDS_ACCESS=true DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
-if [ ! -d tests/clients/node_modules ]; then
+# Install (again) when the lock file changed since the last install: the official clients and maildev (SMTP tests).
+if [ ! -f tests/clients/node_modules/.package-lock.json ] || [ tests/clients/package-lock.json -nt tests/clients/node_modules/.package-lock.json ]; then
   (cd tests/clients && npm ci --no-audit --no-fund)
 fi
 
