@@ -836,6 +836,24 @@ public class EngineTests
         Assert.Equal("""{"push":"no_device"}""", m.FallbackReasons.ToJsonString());
     }
 
+    [Fact]
+    public void Run_PushChosen_LaterChannelsThePersonCanReceiveAreRenderedAsFallbacks()
+    {
+        var withSms = Shopper("""{"sms_consent":true,"phone":"+14155550100"}""");
+        var (_, _, r) = Begin(Fallback.Replace("DEVICES", "last_used", StringComparison.Ordinal), withSms);
+
+        var m = Assert.Single(r.Messages);
+        Assert.Equal("nudge/push/drafted/-", Summary(m));
+        Assert.Equal([Channel.Sms, Channel.Email], m.Fallbacks.Select(f => f.Channel));
+        Assert.Equal("""{"body":"s c1"}""", m.Fallbacks[0].Content.ToJsonString());
+        Assert.Equal(["+14155550100"], m.Fallbacks[0].Recipients);
+        Assert.Equal(["ana@example.com"], m.Fallbacks[1].Recipients);
+
+        // Without SMS consent only email remains behind push.
+        var (_, _, r2) = Begin(Fallback.Replace("DEVICES", "last_used", StringComparison.Ordinal), Shopper());
+        Assert.Equal([Channel.Email], Assert.Single(r2.Messages).Fallbacks.Select(f => f.Channel));
+    }
+
     [Theory]
     [InlineData("""{"sms_consent":false,"phone":"+14155550100"}""")]
     [InlineData("""{"phone":"+14155550100"}""")]
