@@ -103,17 +103,7 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
                 {
                     // Not cancellable: a claimed message is attempted (a shutdown cancels its provider call instead).
                     await slots.WaitAsync(CancellationToken.None);
-                    _ = Task.Run(async () =>
-                    {
-                        try
-                        {
-                            done.Writer.TryWrite(await AttemptAsync(m, targets, now, claim, ct));
-                        }
-                        finally
-                        {
-                            slots.Release();
-                        }
-                    }, CancellationToken.None);
+                    _ = Task.Run(() => AttemptAndReleaseAsync(m, targets, now, claim, done.Writer, slots, ct), CancellationToken.None);
                 }
 
                 if (once)
@@ -137,6 +127,20 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
         }
 
         return total;
+    }
+
+    /// <summary>One message's attempt; its call slot is freed however it ends.</summary>
+    private async Task AttemptAndReleaseAsync(Message m, IReadOnlyDictionary<string, (Device Device, DateTimeOffset? BouncedAt)> targets,
+        DateTimeOffset now, DateTimeOffset claim, System.Threading.Channels.ChannelWriter<Attempt> done, SemaphoreSlim slots, CancellationToken ct)
+    {
+        try
+        {
+            done.TryWrite(await AttemptAsync(m, targets, now, claim, ct));
+        }
+        finally
+        {
+            slots.Release();
+        }
     }
 
     /// <summary>
@@ -181,7 +185,7 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
     }
 
     /// <summary>One message's attempt: what each pending recipient came to, at <paramref name="Now"/>, under the claim until <paramref name="Claim"/>.</summary>
-    private sealed record Attempt(Message Message, List<RecipientResult> Results, List<string> Warnings, DateTimeOffset Now, DateTimeOffset Claim);
+    private sealed record Attempt(Message Message, List<MessageDelivery> Deliveries, List<RecipientResult> Results, List<string> Warnings, DateTimeOffset Now, DateTimeOffset Claim);
 
     /// <summary>What happened to one pending recipient: a provider outcome, or dropped before any call.</summary>
     private sealed record RecipientResult(int Index, string Provider, SendOutcome? Outcome, string? DropReason);
@@ -195,7 +199,7 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
         var results = pending.Count == 1
             ? [await SendOneAsync(m, pending[0].d, pending[0].i, targets, warnings, ct)]
             : await Task.WhenAll(pending.Select(x => SendOneAsync(m, x.d, x.i, targets, warnings, ct)));
-        return new Attempt(m, [.. results], warnings.Distinct().ToList(), now, claim);
+        return new Attempt(m, deliveries, [.. results], warnings.Distinct().ToList(), now, claim);
     }
 
     private async Task<RecipientResult> SendOneAsync(Message m, MessageDelivery d, int index,
@@ -309,7 +313,7 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
             }
         }
 
-        var deliveries = Deliveries(m);
+        var deliveries = a.Deliveries;
         m.Deliveries = deliveries;
         m.Attempts++;
         if (m.Channel == Channel.Sms)
