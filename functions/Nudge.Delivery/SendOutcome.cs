@@ -32,6 +32,12 @@ public sealed record SendOutcome(OutcomeKind Kind, string? ProviderId, string? R
     /// <summary>SMS only: estimated cost in USD.</summary>
     public decimal? EstimatedCost { get; init; }
 
+    /// <summary>
+    /// APNs only: the environment ("production" or "sandbox") the token turned out to belong to, when it was not the
+    /// one the request named. The send stage remembers it on the device, so the next push goes straight there.
+    /// </summary>
+    public string? ApnsEnvironment { get; init; }
+
     public static SendOutcome Sent(string? providerId) => new(OutcomeKind.Sent, providerId, null, null, null);
 
     public static SendOutcome InvalidToken(string detail) => new(OutcomeKind.InvalidToken, null, DeliveryReason.InvalidToken, detail, null);

@@ -45,6 +45,9 @@ public sealed record SendOptions
 /// </summary>
 public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? options = null)
 {
+    /// <summary>Device attribute naming the APNs environment of its token ("production" or "sandbox").</summary>
+    public const string ApnsEnvironmentAttribute = "apns_environment";
+
     /// <summary>Most outcomes recorded in one commit: 512.</summary>
     private const int GroupCommit = 512;
 
@@ -227,7 +230,7 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
 
                     var p = channels.Push(device.Platform);
                     provider = p.Name;
-                    var env = device.Attributes["apns_environment"] is JsonValue v && v.TryGetValue<string>(out var e) ? e : null;
+                    var env = device.Attributes[ApnsEnvironmentAttribute] is JsonValue v && v.TryGetValue<string>(out var e) ? e : null;
                     call = () => p.SendAsync(new PushRequest(m.Id, d.Recipient, device.Platform, content, env), ct);
                     break;
                 }
@@ -345,6 +348,19 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
                 case OutcomeKind.Sent:
                     (d.Status, d.ProviderId, d.Reason, d.Detail) = (DeliveryStatus.Sent, o.ProviderId, null, null);
                     m.EstimatedCost = o.EstimatedCost ?? m.EstimatedCost;
+
+                    if (o.ApnsEnvironment is { } env)
+                    {
+                        // The token belongs to the other APNs environment: remember it, so the next push skips the detour.
+                        effects.Add(async () =>
+                        {
+                            if (await s.GetDeviceAsync(d.Recipient) is { } dev && dev.ProfileKey == m.ProfileKey)
+                            {
+                                dev.Attributes[ApnsEnvironmentAttribute] = env;
+                                await s.PutDeviceAsync(dev);
+                            }
+                        });
+                    }
 
                     if (r.Provider == SandboxProvider.ProviderName)
                     {

@@ -29,6 +29,7 @@ public sealed partial class DeliveryEndToEndTests : IClassFixture<MaildevFixture
     private readonly ServiceAccountKey _fcmKey = new();
     private readonly FakeTimeProvider _clock = new(JourneyServer.Monday14h);
     private ApnsPeer _apns = null!;
+    private ApnsPeer _apnsSandbox = null!;
     private FcmPeer _fcm = null!;
     private TwilioPeer _twilio = null!;
     private JourneyServer _server = null!;
@@ -39,13 +40,15 @@ public sealed partial class DeliveryEndToEndTests : IClassFixture<MaildevFixture
     {
         _apns = await ApnsPeer.StartAsync(_apnsKey, KeyId, TeamId, BundleId);
         _apns.Clock = _clock;
+        _apnsSandbox = await ApnsPeer.StartAsync(_apnsKey, KeyId, TeamId, BundleId);
+        _apnsSandbox.Clock = _clock;
         _fcm = await FcmPeer.StartAsync(_fcmKey, _clock);
         _twilio = await TwilioPeer.StartAsync();
         _server = await JourneyServer.StartAsync(
             name => name == "apns" ? ApnsPeerFixture.DefaultHandlerTrustingTestCertificate(new ApnsOptions()) : null,
             _clock, null, null,
             $"--Nudge:Providers:Apns:KeyId={KeyId}", $"--Nudge:Providers:Apns:TeamId={TeamId}", $"--Nudge:Providers:Apns:BundleId={BundleId}",
-            $"--Nudge:Providers:Apns:PrivateKey={_apnsKey.ExportPkcs8PrivateKeyPem()}", $"--Nudge:Providers:Apns:ProductionUrl={_apns.Url}",
+            $"--Nudge:Providers:Apns:PrivateKey={_apnsKey.ExportPkcs8PrivateKeyPem()}", $"--Nudge:Providers:Apns:ProductionUrl={_apns.Url}", $"--Nudge:Providers:Apns:SandboxUrl={_apnsSandbox.Url}",
             $"--Nudge:Providers:Fcm:ServiceAccountJson={_fcmKey.Json(_fcm.TokenUri)}", $"--Nudge:Providers:Fcm:BaseUrl={_fcm.BaseUrl}",
             $"--Nudge:Providers:Twilio:AccountSid={TwilioPeer.AccountSid}", $"--Nudge:Providers:Twilio:AuthToken={TwilioPeer.AuthToken}",
             $"--Nudge:Providers:Twilio:MessagingServiceSid={TwilioPeer.ServiceSid}", $"--Nudge:Providers:Twilio:BaseUrl={_twilio.BaseUrl}",
@@ -59,6 +62,7 @@ public sealed partial class DeliveryEndToEndTests : IClassFixture<MaildevFixture
         await _server.DisposeAsync();
         Directory.Delete(_server.DataDir, recursive: true);
         await _apns.DisposeAsync();
+        await _apnsSandbox.DisposeAsync();
         await _fcm.DisposeAsync();
         await _twilio.DisposeAsync();
     }
@@ -161,6 +165,30 @@ public sealed partial class DeliveryEndToEndTests : IClassFixture<MaildevFixture
         Assert.Equal("sent", push["status"]!.GetValue<string>());
         Assert.Equal(2, Delivery(push)["attempts"]!.GetValue<int>());
         Assert.Single(_apns.Accepted);
+    }
+
+    [Fact]
+    public async Task SandboxToken_BadDeviceTokenInProduction_IsSentViaSandboxAndTheDeviceRemembersIt()
+    {
+        var token = ApnsPeerFixture.Token(4);
+        _apns.ForeignTokens[token] = 0; // a development build's token: production answers BadDeviceToken
+        var id = await ShopperAsync("devbuild", "ios", token, "+14155552676");
+
+        await _server.AdvanceAsync(TimeSpan.FromMinutes(30));
+
+        var push = Assert.Single(await MessagesAsync(id));
+        Assert.Equal("sent", push["status"]!.GetValue<string>());
+        Assert.Equal(token, Assert.Single(_apnsSandbox.Accepted).Token);
+        var profile = JsonNode.Parse(await _server.Admin.GetStringAsync($"/admin/v1/profiles/{id}"))!;
+        Assert.Equal("sandbox", profile["devices"]![0]!["attributes"]!["apns_environment"]!.GetValue<string>());
+
+        // The next push goes straight to the sandbox: production sees no second request for the token.
+        var before = _apns.RequestCount;
+        await _server.AdvanceAsync(TimeSpan.FromHours(24));
+        await _server.SendAsync(HttpMethod.Post, $"/api/v1/customers/{id}/events", """{"name":"add_to_cart","data":{"cart_id":"cart-10","cart_value":20}}""");
+        await _server.AdvanceAsync(TimeSpan.FromMinutes(30));
+        Assert.Equal(2, _apnsSandbox.Accepted.Count(n => n.Token == token));
+        Assert.Equal(before, _apns.RequestCount);
     }
 
     [Fact]

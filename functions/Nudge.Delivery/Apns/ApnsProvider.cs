@@ -162,7 +162,7 @@ public sealed class ApnsProvider : IPushProvider, IDisposable
             {
                 var sent = SendOutcome.Sent(echoedId ?? apnsId);
                 return switchedEnvironment
-                    ? sent with { Detail = $"Sent via {environment}: the token is not valid in {Other(environment)}." }
+                    ? sent with { Detail = $"Sent via {environment}: the token is not valid in {Other(environment)}.", ApnsEnvironment = environment }
                     : sent;
             }
 
