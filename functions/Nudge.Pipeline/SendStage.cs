@@ -30,6 +30,12 @@ public sealed record SendOptions
     /// <summary>Nudge's public address: Twilio status callbacks and email unsubscribe links point there.</summary>
     public Uri? PublicBaseUrl { get; init; }
 
+    /// <summary>
+    /// Quiet hours in each person's time zone (the journeys' schedule). A fallback message the send stage creates for
+    /// push or SMS waits for the end of quiet hours, as the step's own send would have; null: no quiet hours.
+    /// </summary>
+    public Schedule? QuietHours { get; init; }
+
     /// <summary>An SMS over this many segments is sent with a warning: 4.</summary>
     public int MaxSmsSegments { get; init; } = 4;
 
@@ -477,7 +483,18 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
                 Fallbacks = [.. rest],
                 FallbackOf = m.Id,
             };
-            effects.Add(() => s.TryAddMessageAsync(next2));
+            effects.Add(async () =>
+            {
+                // Email ignores quiet hours by default, as a step's send does; transactional journeys are exempt.
+                if (_o.QuietHours is { } schedule && next2.Channel != Channel.Email && !next2.Transactional
+                    && schedule.QuietUntil(now, await s.GetProfileAsync(next2.ProfileKey)) is { } quietEnd)
+                {
+                    next2.NextAttemptAt = quietEnd;
+                    next2.History.Add(new StatusChange(MessageStatus.Drafted, now, MessageReason.QuietHours));
+                }
+
+                await s.TryAddMessageAsync(next2);
+            });
             m.FallbackMessageId = next2.Id;
         }
 

@@ -176,6 +176,26 @@ public sealed class SendStageTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task FallbackToSms_InsideQuietHours_WaitsForTheirEnd()
+    {
+        var night = new DateTimeOffset(2026, 3, 2, 22, 30, 0, TimeSpan.Zero);
+        var m = Push("m1", "dead");
+        m.Fallbacks = [new FallbackDraft(Channel.Sms, new JsonObject { ["body"] = "Your cart is waiting" }, ["+15005550006"], [])];
+        await AddAsync(m);
+        var quiet = new Schedule("UTC", new QuietHours(new TimeOnly(21, 0), new TimeOnly(8, 0)));
+        var stage = new SendStage(_store, new ChannelSet(_push, _push, _sms, new SandboxProvider(), _clock), new SendOptions { QuietHours = quiet });
+
+        await stage.RunReadyAsync(night, 10, default);
+
+        var sms = await GetAsync("m1.sms");
+        Assert.Equal(new DateTimeOffset(2026, 3, 3, 8, 0, 0, TimeSpan.Zero), sms.NextAttemptAt);
+        Assert.Equal(0, await stage.RunReadyAsync(night.AddHours(9), 10, default)); // 07:30
+        Assert.Empty(_sms.SmsCalls);
+        Assert.Equal(1, await stage.RunReadyAsync(night.AddHours(9.5), 10, default)); // 08:00
+        Assert.Equal(MessageStatus.Sent, (await GetAsync("m1.sms")).Status);
+    }
+
+    [Fact]
     public async Task Transient_RetriesAfterTheBackoffAndOnlyThePendingRecipient()
     {
         _push.FailTimes["flaky"] = 1;
