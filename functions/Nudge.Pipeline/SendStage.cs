@@ -36,6 +36,15 @@ public sealed record SendOptions
     /// </summary>
     public Schedule? QuietHours { get; init; }
 
+    /// <summary>
+    /// The global frequency caps, and each journey's own (by journey id). A fallback message the send stage creates is
+    /// held to them like the step's own send: over a cap it is recorded undeliverable (frequency_capped), not sent.
+    /// </summary>
+    public FrequencyCaps? Caps { get; init; }
+
+    /// <summary>A journey's own caps, by journey id; null: none.</summary>
+    public Func<string, IReadOnlyList<CapRule>>? JourneyCaps { get; init; }
+
     /// <summary>An SMS over this many segments is sent with a warning: 4.</summary>
     public int MaxSmsSegments { get; init; } = 4;
 
@@ -493,12 +502,38 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
                     next2.History.Add(new StatusChange(MessageStatus.Drafted, now, MessageReason.QuietHours));
                 }
 
+                if (!next2.Transactional && await CappedAsync(s, next2, now))
+                {
+                    next2.Status = MessageStatus.Undeliverable;
+                    next2.Reason = MessageReason.FrequencyCapped;
+                    next2.Ready = false;
+                    next2.NextAttemptAt = null;
+                    next2.History.Add(new StatusChange(MessageStatus.Undeliverable, now, MessageReason.FrequencyCapped));
+                }
+
                 await s.TryAddMessageAsync(next2);
             });
             m.FallbackMessageId = next2.Id;
         }
 
         await RecordAsync();
+    }
+
+    /// <summary>True when a fallback message would break a cap (global caps by priority, then its journey's own).</summary>
+    private async Task<bool> CappedAsync(IStoreSession s, Message m, DateTimeOffset now)
+    {
+        var own = _o.JourneyCaps?.Invoke(m.JourneyId) ?? [];
+        var horizon = new FrequencyCaps([.. _o.Caps?.Rules ?? [], .. own]).Horizon;
+        if (horizon == TimeSpan.Zero)
+        {
+            return false;
+        }
+
+        var history = (await s.GetMessagesSinceAsync(m.ProfileKey, now - horizon))
+            .Where(x => x.CountsTowardCaps && x.Id != m.FallbackOf)
+            .Select(x => new SendRecord(x.Channel, x.CreatedAt, x.Priority, x.Transactional, x.JourneyId)).ToList();
+        return _o.Caps?.Check(m.Channel, m.Priority, now, history) is not null
+            || new FrequencyCaps(own).Check(m.Channel, int.MinValue, now, history.Where(h => h.JourneyId == m.JourneyId)) is not null;
     }
 
     /// <summary>The message's recipients with their outcomes so far (a copy: the attempt must not change the stored one).</summary>

@@ -196,6 +196,36 @@ public sealed class SendStageTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task FallbackToSms_OverTheSmsCap_IsUndeliverableFrequencyCapped()
+    {
+        // An SMS went out an hour ago; the global cap allows one per 24 h.
+        var earlier = new Message
+        {
+            Id = "earlier",
+            ProfileKey = "k1",
+            InstanceId = "i0",
+            JourneyId = "shipping",
+            StepId = "sms",
+            Channel = Channel.Sms,
+            Status = MessageStatus.Sent,
+            CreatedAt = T0.AddHours(-1),
+            Recipients = ["+15005550006"],
+        };
+        var m = Push("m1", "dead");
+        m.Fallbacks = [new FallbackDraft(Channel.Sms, new JsonObject { ["body"] = "Your cart is waiting" }, ["+15005550006"], [])];
+        await AddAsync(earlier, m);
+        var caps = new FrequencyCaps([new CapRule(Channel.Sms, 1, TimeSpan.FromHours(24))]);
+        var stage = new SendStage(_store, new ChannelSet(_push, _push, _sms, new SandboxProvider(), _clock), new SendOptions { Caps = caps });
+
+        await stage.RunReadyAsync(T0, 10, default);
+
+        var sms = await GetAsync("m1.sms");
+        Assert.Equal((MessageStatus.Undeliverable, MessageReason.FrequencyCapped, false), (sms.Status, sms.Reason, sms.Ready));
+        Assert.Equal(0, await stage.RunReadyAsync(T0.AddMinutes(1), 10, default));
+        Assert.Empty(_sms.SmsCalls);
+    }
+
+    [Fact]
     public async Task Transient_RetriesAfterTheBackoffAndOnlyThePendingRecipient()
     {
         _push.FailTimes["flaky"] = 1;

@@ -77,7 +77,12 @@ public static class NudgeServer
         builder.Services.AddSingleton(links);
         Uri? listening = null;
         var (channels, sendOptions) = DeliverySetup.Load(builder.Configuration, options, time, links, () => listening ?? new Uri(DefaultUrl), providerHandlers);
-        builder.Services.AddSingleton(new SendStage(store, channels, sendOptions with { QuietHours = engineOptions.Schedule }));
+        builder.Services.AddSingleton(new SendStage(store, channels, sendOptions with
+        {
+            QuietHours = engineOptions.Schedule,
+            Caps = engineOptions.Caps,
+            JourneyCaps = id => journeys.FirstOrDefault(j => j.Id == id)?.Caps ?? [],
+        }));
         builder.Services.AddSingleton<WorkSignal>();
         builder.Services.AddSingleton<TimerWorker>();
         builder.Services.AddSingleton<SendWorker>();
