@@ -46,6 +46,12 @@ public sealed record EmailRequest(
     string? Text,
     IReadOnlyDictionary<string, string> Headers);
 
+/// <summary>Provider settings that check themselves at start-up: each problem names its setting, never a secret's value.</summary>
+public interface IProviderOptions
+{
+    IReadOnlyList<string> Validate();
+}
+
 /// <summary>A push provider (APNs for iOS, FCM for Android, or the sandbox).</summary>
 public interface IPushProvider
 {

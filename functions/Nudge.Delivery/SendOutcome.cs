@@ -53,10 +53,10 @@ public sealed record SendOutcome(OutcomeKind Kind, string? ProviderId, string? R
 public static class DeliveryReason
 {
     /// <summary>The push token is no longer valid.</summary>
-    public const string InvalidToken = "invalid_token";
+    public const string InvalidToken = Core.Messages.MessageReason.InvalidToken;
 
     /// <summary>The provider refused this message (bad recipient, bad content, not allowed).</summary>
-    public const string ProviderRejected = "provider_rejected";
+    public const string ProviderRejected = Core.Messages.MessageReason.ProviderRejected;
 
     /// <summary>The provider refused our credentials or configuration (key, topic, sender).</summary>
     public const string ProviderAuth = "provider_auth";

@@ -113,7 +113,9 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
 
                 // The devices of every push in the round, and whether their tokens bounced, in one read.
                 var tokens = ready.Where(m => m.Channel == Channel.Push)
-                    .SelectMany(m => Deliveries(m).Where(d => d.Status == DeliveryStatus.Pending).Select(d => d.Recipient))
+                    .SelectMany(m => m.Deliveries.Count > 0
+                        ? m.Deliveries.Where(d => d.Status == DeliveryStatus.Pending).Select(d => d.Recipient)
+                        : m.Recipients)
                     .ToHashSet(StringComparer.Ordinal);
                 var targets = await store.GetPushTargetsAsync(tokens, ct);
                 total += ready.Count;

@@ -7,7 +7,7 @@ namespace Nudge.Delivery.Apns;
 /// at start-up: it names every bad setting. The key's text never appears in a message, an exception or
 /// <see cref="ToString"/>.
 /// </summary>
-public sealed class ApnsOptions
+public sealed class ApnsOptions : IProviderOptions
 {
     public const string Section = "Nudge:Providers:Apns";
 

@@ -7,7 +7,7 @@ namespace Nudge.Delivery.Email;
 /// setting name; no message, exception or <see cref="ToString"/> ever contains <see cref="SmtpEmailOptions.Password"/>
 /// or <see cref="SendGridEmailOptions.ApiKey"/>.
 /// </summary>
-public sealed class EmailOptions
+public sealed class EmailOptions : IProviderOptions
 {
     public const string Section = "Nudge:Providers:Email";
 

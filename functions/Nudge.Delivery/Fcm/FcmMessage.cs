@@ -39,7 +39,7 @@ internal static class FcmMessage
             {
                 if (ReservedKeyPrefixes.Any(p => key.StartsWith(p, StringComparison.OrdinalIgnoreCase)))
                 {
-                    return (null, SendOutcome.Permanent(DeliveryReason.ProviderRejected, $"reserved data key '{Shorten(key)}'"));
+                    return (null, SendOutcome.Permanent(DeliveryReason.ProviderRejected, $"reserved data key '{FcmOptions.Shorten(key)}'"));
                 }
             }
         }
@@ -150,6 +150,4 @@ internal static class FcmMessage
             w.WriteString(name, value);
         }
     }
-
-    private static string Shorten(string s) => s.Length <= 40 ? s : string.Concat(s.AsSpan(0, 40), "...");
 }

@@ -9,7 +9,7 @@ namespace Nudge.Delivery.Fcm;
 /// <see cref="ServiceAccountJson"/> or <see cref="ServiceAccountPath"/> must be set. The key text never appears in
 /// <see cref="ToString"/>, in <see cref="Validate"/> messages or in exceptions.
 /// </summary>
-public sealed class FcmOptions
+public sealed class FcmOptions : IProviderOptions
 {
     /// <summary>The configuration section these options bind from.</summary>
     public const string SectionName = "Nudge:Providers:Fcm";
@@ -198,7 +198,8 @@ public sealed class FcmOptions
             ? v.GetString()
             : null;
 
-    private static string Shorten(string s) => s.Length <= 40 ? s : string.Concat(s.AsSpan(0, 40), "...");
+    /// <summary>A value quoted in an error message, cut to 40 characters.</summary>
+    internal static string Shorten(string s) => s.Length <= 40 ? s : string.Concat(s.AsSpan(0, 40), "...");
 }
 
 /// <summary>The fields of a service-account key that <see cref="FcmProvider"/> uses. <see cref="ToString"/> omits the key.</summary>

@@ -7,7 +7,7 @@ namespace Nudge.Delivery.Twilio;
 /// Twilio settings, bound from <see cref="SectionName"/>. Call <see cref="Validate"/> at start-up. <see cref="AuthToken"/>
 /// is a secret: no message, exception or <see cref="ToString"/> built from these options contains it.
 /// </summary>
-public sealed partial class TwilioOptions
+public sealed partial class TwilioOptions : IProviderOptions
 {
     /// <summary>The configuration section these options are bound from.</summary>
     public const string SectionName = "Nudge:Providers:Twilio";

@@ -93,7 +93,7 @@ public static class DeliverySetup
         $"push iOS -> {c.Ios.Name}, push Android -> {c.Android.Name}, SMS -> {c.Sms.Name}, email -> {c.Email.Name}";
 
     private static T? Bind<T>(IConfiguration config, string section, List<string> problems)
-        where T : class, new()
+        where T : class, IProviderOptions, new()
     {
         // Present means at least one non-empty value: empty placeholders (local.settings.sample.json) keep the sandbox.
         var s = config.GetSection(section);
@@ -104,14 +104,7 @@ public static class DeliverySetup
 
         var o = new T();
         s.Bind(o);
-        var found = o switch
-        {
-            FcmOptions f => f.Validate(),
-            ApnsOptions a => a.Validate(),
-            EmailOptions e => e.Validate(),
-            TwilioOptions t => t.Validate(),
-            _ => [],
-        };
+        var found = o.Validate();
         problems.AddRange(found);
         return found.Count == 0 ? o : null;
     }

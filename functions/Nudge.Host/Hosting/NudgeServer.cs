@@ -81,7 +81,7 @@ public static class NudgeServer
         {
             QuietHours = engineOptions.Schedule,
             Caps = engineOptions.Caps,
-            JourneyCaps = id => journeys.FirstOrDefault(j => j.Id == id)?.Caps ?? [],
+            JourneyCaps = id => runtime.Find(id)?.Caps ?? [],
         }));
         builder.Services.AddSingleton<WorkSignal>();
         builder.Services.AddSingleton<TimerWorker>();
