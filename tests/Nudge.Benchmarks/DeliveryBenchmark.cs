@@ -45,7 +45,7 @@ internal static class DeliveryBenchmark
     public const int DefaultBatch = 256;
 
     /// <summary>
-    /// Concurrency and batch pairs <c>--sweep</c> tries before the measured passes; (32, 256) is what the embedded server
+    /// Concurrency and batch pairs <c>--sweep</c> tries before the measured passes; (128, 256) is what the embedded server
     /// runs (SendOptions.Concurrency's default, SendWorker's batch).
     /// </summary>
     public static readonly IReadOnlyList<(int Concurrency, int Batch)> SweepGrid =
@@ -79,7 +79,8 @@ internal static class DeliveryBenchmark
     public sealed record Result(Settings Settings, Pass Ceiling, Pass Stage, Pass Providers, Pass StoreOnly, Breakdown Breakdown,
         IReadOnlyList<Pass> Sweep, int Ios, int Android, double SeedSeconds, double PeakRssMiB);
 
-    public static async Task<Result> RunAsync(Settings settings, string dir)
+    /// <summary>Runs every pass; null when NUDGE_BENCH_PROFILE asked for one pass only, for a profiler.</summary>
+    public static async Task<Result?> RunAsync(Settings settings, string dir)
     {
         await using IPeers peers = settings.ChildPeers ? await ChildPeers.StartAsync() : await InProcessPeers.StartAsync();
         var info = peers.Info;
@@ -105,6 +106,23 @@ internal static class DeliveryBenchmark
         await CeilingAsync(clients, targets.Take(WarmUp).ToList(), settings.Concurrency, peers, check: false);
         await ProvidersAsync(clients, targets.Take(WarmUp).ToList(), settings.Concurrency, peers, check: false);
         await StageAsync("warm-up", Copy(), clients.Channels, settings.Concurrency, settings.Batch, targets, peers, stopAfter: WarmUp);
+
+        if (Environment.GetEnvironmentVariable("NUDGE_BENCH_PROFILE") is { Length: > 0 } only)
+        {
+            // For a profiler attached by process id (perf record -p, dotnet-trace collect -p): after the warm-up, only
+            // this pass (store, providers or stage), eight times; nothing written.
+            Console.Error.WriteLine($"profiling pass '{only}', pid {Environment.ProcessId}");
+            for (var i = 0; i < 8; i++)
+            {
+                Report(only == "store"
+                    ? await StageAsync("send stage, instant providers", Copy(), new ChannelSet(new InstantPush("apns"), new InstantPush("fcm"),
+                        new SandboxProvider(), new SandboxProvider(), TimeProvider.System), settings.Concurrency, settings.Batch, targets, peers: null)
+                    : only == "providers" ? await ProvidersAsync(clients, targets, settings.Concurrency, peers)
+                    : await StageAsync("send stage", Copy(), clients.Channels, settings.Concurrency, settings.Batch, targets, peers));
+            }
+
+            return null;
+        }
 
         var sweep = new List<Pass>();
         foreach (var (c, b) in settings.Sweep)

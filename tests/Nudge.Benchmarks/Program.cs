@@ -4,6 +4,7 @@ using Nudge.Benchmarks;
 
 // Nudge benchmarks: dotnet run -c Release --project tests/Nudge.Benchmarks -- [journeys] [--instances N] [--no-write]
 //   delivery [--messages N] [--concurrency C] [--batch B] [--sweep] [--in-process-peers] [--no-write]
+//   (NUDGE_BENCH_PROFILE=store|providers|stage: after the warm-up, only that delivery pass, eight times, for a profiler)
 // Each benchmark prints its figures and rewrites its own section of BENCHMARKS.md with the machine and date.
 if (args is ["peer", ..])
 {
@@ -59,6 +60,11 @@ if (which.Contains("all") || which.Contains("delivery"))
         var childPeers = !args.Contains("--in-process-peers");
         var sweep = args.Contains("--sweep") ? DeliveryBenchmark.SweepGrid : [];
         var r = await DeliveryBenchmark.RunAsync(new DeliveryBenchmark.Settings(messages, concurrency, sendBatch, childPeers, sweep), dir);
+        if (r is null)
+        {
+            return;
+        }
+
         var ratio = r.Stage.PerSecond / r.Ceiling.PerSecond;
         var bd = r.Breakdown;
         var text = new StringBuilder()
