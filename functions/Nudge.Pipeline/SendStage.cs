@@ -112,12 +112,7 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
                 }
 
                 // The devices of every push in the round, and whether their tokens bounced, in one read.
-                var tokens = ready.Where(m => m.Channel == Channel.Push)
-                    .SelectMany(m => m.Deliveries.Count > 0
-                        ? m.Deliveries.Where(d => d.Status == DeliveryStatus.Pending).Select(d => d.Recipient)
-                        : m.Recipients)
-                    .ToHashSet(StringComparer.Ordinal);
-                var targets = await store.GetPushTargetsAsync(tokens, ct);
+                var targets = await store.GetPushTargetsAsync(PendingPushTokens(ready), ct);
                 total += ready.Count;
                 foreach (var m in ready)
                 {
@@ -148,6 +143,47 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
 
         return total;
     }
+
+    /// <summary>
+    /// Handles the one message <paramref name="messageId"/> (the Functions send trigger carries one id per message): takes
+    /// it with <see cref="IStoreSession.TryClaimMessageAsync"/>, then attempts it and records the outcome through the
+    /// same code as the batch path (retries, dead tokens, fallback). Returns false, having changed nothing, when the
+    /// message is not ready or not due at <paramref name="now"/>: handled already, waiting to retry, or claimed by
+    /// another send stage. A retry it schedules is due again in the store, where the ready-messages sweep finds it.
+    /// </summary>
+    /// <remarks>A store failure (claiming or recording) propagates; a claimed message is due again when its claim runs out.</remarks>
+    public async Task<bool> RunOneAsync(string messageId, DateTimeOffset now, CancellationToken ct = default)
+    {
+        var claim = now + _o.ClaimFor;
+        Message? m;
+        await using (var s = await store.OpenSessionAsync(ct))
+        {
+            if (!await s.TryClaimMessageAsync(messageId, now, claim))
+            {
+                return false;
+            }
+
+            m = await s.GetMessageAsync(messageId);
+            await s.CommitAsync();
+        }
+
+        if (m is null)
+        {
+            return false;
+        }
+
+        var targets = await store.GetPushTargetsAsync(PendingPushTokens([m]), ct);
+        await ApplyAsync([await AttemptAsync(m, targets, now, claim, ct)]);
+        return true;
+    }
+
+    /// <summary>The push tokens still waiting for an outcome in <paramref name="messages"/>, for one read of their devices.</summary>
+    private static HashSet<string> PendingPushTokens(IEnumerable<Message> messages) =>
+        messages.Where(m => m.Channel == Channel.Push)
+            .SelectMany(m => m.Deliveries.Count > 0
+                ? m.Deliveries.Where(d => d.Status == DeliveryStatus.Pending).Select(d => d.Recipient)
+                : m.Recipients)
+            .ToHashSet(StringComparer.Ordinal);
 
     /// <summary>One message's attempt; its call slot is freed however it ends.</summary>
     private async Task AttemptAndReleaseAsync(Message m, IReadOnlyDictionary<string, (Device Device, DateTimeOffset? BouncedAt)> targets,

@@ -79,5 +79,39 @@ public sealed record Credentials(string SiteId, string ApiKey, string SegmentWri
         return result;
     }
 
+    /// <summary>
+    /// The credentials of Functions mode: every one comes from settings (Key Vault references in Azure), because a
+    /// scaled-out app has no place to keep generated ones and every instance must agree.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Settings are missing or too short; the message names each one (never a value).</exception>
+    public static Credentials FromSettings(AuthOptions configured)
+    {
+        var problems = new List<string>();
+        string Require(string? value, string name, int minLength = 1)
+        {
+            if (string.IsNullOrEmpty(value))
+            {
+                problems.Add($"Nudge:{name} is required (app setting Nudge__{name.Replace(":", "__", StringComparison.Ordinal)})");
+            }
+            else if (value.Length < minLength)
+            {
+                problems.Add($"Nudge:{name} must be at least {minLength} characters");
+            }
+
+            return value ?? "";
+        }
+
+        var result = new Credentials(
+            Require(configured.SiteId, "Auth:SiteId"),
+            Require(configured.ApiKey, "Auth:ApiKey"),
+            Require(configured.SegmentWriteKey, "Auth:SegmentWriteKey"),
+            Require(configured.AdminKey, "Auth:AdminKey"),
+            Require(configured.LinkKey, "Auth:LinkKey", 32));
+        return problems.Count == 0
+            ? result
+            : throw new InvalidOperationException("Functions mode takes its credentials from settings (Key Vault references in Azure); nothing is generated:"
+                + string.Concat(problems.Select(p => Environment.NewLine + "  - " + p)));
+    }
+
     public override string ToString() => $"Credentials(site {SiteId}, secrets hidden)";
 }

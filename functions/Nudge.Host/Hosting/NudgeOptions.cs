@@ -27,9 +27,54 @@ public sealed class NudgeOptions
     public WorkerOptions Workers { get; set; } = new();
 
     public JourneyOptions Journeys { get; set; } = new();
+
+    public StoreOptions Store { get; set; } = new();
+
+    public CosmosOptions Cosmos { get; set; } = new();
+
+    public FunctionsOptions Functions { get; set; } = new();
 }
 
-/// <summary>API credentials. Any left empty is generated on first run and kept in {DataDir}/credentials.json.</summary>
+/// <summary>Settings under "Nudge:Store": which profile store Nudge uses.</summary>
+public sealed class StoreOptions
+{
+    /// <summary>"sqlite" (default: a file in <see cref="NudgeOptions.DataDir"/>) or "cosmos" (Azure Cosmos DB, NoSQL API).</summary>
+    [Required]
+    public string Kind { get; set; } = "sqlite";
+}
+
+/// <summary>Settings under "Nudge:Cosmos", read when Nudge:Store:Kind is "cosmos" (identity-based access: no key).</summary>
+public sealed class CosmosOptions
+{
+    /// <summary>Account endpoint, e.g. https://nudge-prod.documents.azure.com:443/. Default: none.</summary>
+    public string? Endpoint { get; set; }
+
+    /// <summary>Database name. Default: none.</summary>
+    public string? Database { get; set; }
+}
+
+/// <summary>Settings under "Nudge:Functions", read when the Azure Functions host runs Nudge as its custom handler.</summary>
+public sealed class FunctionsOptions
+{
+    /// <summary>
+    /// The Service Bus queues' MaxDeliveryCount (Service Bus default: 10; keep both equal). On the last delivery a failing
+    /// send or run-step invocation records its message or journey instance as failed before Service Bus dead-letters it.
+    /// </summary>
+    [Range(1, 2000)]
+    public int MaxDeliveryCount { get; set; } = 10;
+
+    /// <summary>
+    /// Most due journey instances, and most ready messages, one journey-timers run emits: 1000. At one run per 10 s this
+    /// caps timer-driven steps at 100/s; a larger backlog fires late rather than flooding the queues.
+    /// </summary>
+    [Range(1, 50_000)]
+    public int SweepLimit { get; set; } = 1000;
+}
+
+/// <summary>
+/// API credentials. Embedded: any left empty is generated on first run and kept in {DataDir}/credentials.json.
+/// Functions mode: every one is required (Key Vault references in Azure); nothing is generated or written.
+/// </summary>
 public sealed class AuthOptions
 {
     /// <summary>Track API user name (Customer.io site id).</summary>

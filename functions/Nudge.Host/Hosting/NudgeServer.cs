@@ -9,16 +9,20 @@ using Nudge.Core.Text;
 using Nudge.Delivery.Email;
 using Nudge.Host.Admin;
 using Nudge.Host.Auth;
+using Nudge.Host.CustomHandler;
 using Nudge.Host.Ingest;
 using Nudge.Host.Webhooks;
 using Nudge.Host.Workers;
 using Nudge.Pipeline;
 using Nudge.Sqlite.Queue;
-using Nudge.Sqlite.Store;
 
 namespace Nudge.Host.Hosting;
 
-/// <summary>Builds the embedded server: HTTP APIs, SQLite store and queues, and the pipeline workers in one process.</summary>
+/// <summary>
+/// Builds Nudge.Host. Embedded (the default): HTTP APIs, SQLite store and queues, and the pipeline workers in one
+/// process. Functions mode (FUNCTIONS_CUSTOMHANDLER_PORT set by the Azure Functions host): the same APIs and pipeline
+/// as the host's custom handler, on 127.0.0.1 only, with no workers: the host's triggers drive the stages.
+/// </summary>
 public static class NudgeServer
 {
     /// <summary>Where the embedded server listens unless --urls or ASPNETCORE_URLS says otherwise.</summary>
@@ -27,15 +31,31 @@ public static class NudgeServer
     /// <summary>Largest request Kestrel accepts at all; each API enforces its own lower limit: 2 MiB.</summary>
     private const int MaxRequestBytes = 2 * 1024 * 1024;
 
+    /// <summary>
+    /// Largest invocation the Functions host may post: 8 MiB. It carries the client's body as an escaped JSON string
+    /// (up to twice as long) next to the headers; each API still enforces its own limit on the body itself.
+    /// </summary>
+    private const int MaxInvocationBytes = 8 * 1024 * 1024;
+
     /// <param name="args">Command-line arguments (configuration overrides).</param>
     /// <param name="time">The clock; tests pass a virtual one.</param>
     /// <param name="providerHandlers">HTTP handlers per provider name, for embedders that need their own (see <see cref="DeliverySetup.Load"/>).</param>
-    public static async Task<WebApplication> BuildAsync(string[] args, TimeProvider? time = null, Func<string, HttpMessageHandler?>? providerHandlers = null)
+    /// <param name="wrapStore">Wraps the store that Nudge:Store:Kind opened (instrumentation, fault injection in tests); null uses it as is.</param>
+    /// <exception cref="InvalidOperationException">A setting is missing or invalid; the message names it.</exception>
+    public static async Task<WebApplication> BuildAsync(string[] args, TimeProvider? time = null, Func<string, HttpMessageHandler?>? providerHandlers = null,
+        Func<IStore, IStore>? wrapStore = null)
     {
         // appsettings.json ships beside the executable; relative paths in settings (data, journeys) stay relative to
         // the working directory, which `dotnet run` sets to the repository root.
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
-        if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
+        var functionsPort = FunctionsHost.Port(builder.Configuration);
+        var functions = functionsPort is not null;
+        if (functionsPort is { } port)
+        {
+            // The Functions host calls http://127.0.0.1:{port}; nothing else may reach the handler, whatever --urls says.
+            builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+        }
+        else if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
         {
             builder.WebHost.UseUrls(DefaultUrl);
         }
@@ -43,20 +63,37 @@ public static class NudgeServer
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
-            k.Limits.MaxRequestBodySize = MaxRequestBytes;
+            k.Limits.MaxRequestBodySize = functions ? MaxInvocationBytes : MaxRequestBytes;
         });
 
         builder.Services.AddOptions<NudgeOptions>().Bind(builder.Configuration.GetSection(NudgeOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         var options = builder.Configuration.GetSection(NudgeOptions.Section).Get<NudgeOptions>() ?? new NudgeOptions();
         var (journeys, engineOptions) = JourneySetup.Load(options.Journeys);
-        var dataDir = Path.GetFullPath(options.DataDir);
-        Directory.CreateDirectory(dataDir);
-        var dataLock = LockDataDir(dataDir);
+        Credentials credentials;
+        var generated = false;
+        string? dataDir = null;
+        FileStream? dataLock = null;
+        if (functions)
+        {
+            // Credentials and store settings are checked before anything is created: a misconfigured app fails at once, naming them.
+            credentials = Credentials.FromSettings(options.Auth);
+            ValidateFunctionsSettings(options);
+            StoreSetup.Validate(options);
+            if (StoreSetup.UsesDataDir(options.Store))
+            {
+                (dataDir, dataLock) = OpenDataDir(options.DataDir);
+            }
+        }
+        else
+        {
+            (dataDir, dataLock) = OpenDataDir(options.DataDir);
+            credentials = Credentials.LoadOrCreate(options.Auth, dataDir, out generated);
+        }
 
-        var credentials = Credentials.LoadOrCreate(options.Auth, dataDir, out var generated);
         time ??= TimeProvider.System;
-        var store = await SqliteStore.OpenAsync(Path.Combine(dataDir, "nudge.db"));
-        var queue = await SqliteWorkQueue.OpenAsync(Path.Combine(dataDir, "queue.db"), time);
+        var opened = await StoreSetup.OpenAsync(options, dataDir ?? "");
+        var store = wrapStore?.Invoke(opened) ?? opened;
+        var queue = functions ? null : await SqliteWorkQueue.OpenAsync(Path.Combine(dataDir!, "queue.db"), time);
 
         var limits = new IngestLimits();
         var validator = new IngestValidator(limits, new PhoneNormalizer(options.DefaultPhoneRegion));
@@ -66,11 +103,20 @@ public static class NudgeServer
         builder.Services.AddSingleton(new TrackApiParser(validator));
         builder.Services.AddSingleton(new SegmentParser(validator));
         builder.Services.AddSingleton<IStore>(store);
-        builder.Services.AddSingleton<IWorkQueue>(queue);
-        builder.Services.AddSingleton(queue);
-        builder.Services.AddSingleton<IngestWriter>();
+        if (queue is not null)
+        {
+            builder.Services.AddSingleton<IWorkQueue>(queue);
+            builder.Services.AddSingleton(queue);
+            builder.Services.AddSingleton<IngestWriter>();
+        }
+        else
+        {
+            builder.Services.AddFunctionsMode();
+        }
+
         // Embedded: one writer applies events and timers, so every stored event already reached its instances.
-        var runtime = new JourneyRuntime(journeys, new JourneyEngine(engineOptions, new Templates()), limits, eventsAlwaysDelivered: true);
+        // Functions: process-event and run-step run concurrently, so timers re-read the events since an instance started.
+        var runtime = new JourneyRuntime(journeys, new JourneyEngine(engineOptions, new Templates()), limits, eventsAlwaysDelivered: !functions);
         builder.Services.AddSingleton(runtime);
         builder.Services.AddSingleton(new EventProcessor(limits, time, runtime));
         var links = new UnsubscribeLinks(System.Text.Encoding.UTF8.GetBytes(credentials.LinkKey));
@@ -83,17 +129,25 @@ public static class NudgeServer
             Caps = engineOptions.Caps,
             JourneyCaps = id => runtime.Find(id)?.Caps ?? [],
         }));
-        builder.Services.AddSingleton<WorkSignal>();
-        builder.Services.AddSingleton<TimerWorker>();
-        builder.Services.AddSingleton<SendWorker>();
-        if (options.Workers.Enabled)
+        if (!functions)
         {
-            builder.Services.AddHostedService<EventWorker>();
-            builder.Services.AddHostedService(sp => sp.GetRequiredService<TimerWorker>());
-            builder.Services.AddHostedService(sp => sp.GetRequiredService<SendWorker>());
+            builder.Services.AddSingleton<WorkSignal>();
+            builder.Services.AddSingleton<TimerWorker>();
+            builder.Services.AddSingleton<SendWorker>();
+            if (options.Workers.Enabled)
+            {
+                builder.Services.AddHostedService<EventWorker>();
+                builder.Services.AddHostedService(sp => sp.GetRequiredService<TimerWorker>());
+                builder.Services.AddHostedService(sp => sp.GetRequiredService<SendWorker>());
+            }
         }
 
         var app = builder.Build();
+        if (functions)
+        {
+            app.UseFunctionsDispatch();
+        }
+
         app.MapGet("/health", () => Results.Json(new { status = "ok" }));
         app.MapTrackApi();
         app.MapSegmentApi();
@@ -101,18 +155,67 @@ public static class NudgeServer
         app.MapJourneysAdmin();
 
         app.MapUnsubscribe();
+        if (functions)
+        {
+            app.MapFunctions();
+        }
+
         app.Lifetime.ApplicationStarted.Register(() =>
         {
             listening = BaseAddress(app);
-            Announce(app, dataDir, credentials, generated);
+            if (functions)
+            {
+                AnnounceFunctions(app, dataDir);
+            }
+            else
+            {
+                Announce(app, dataDir!, credentials, generated);
+            }
         });
         app.Lifetime.ApplicationStopped.Register(() =>
         {
-            queue.DisposeAsync().AsTask().GetAwaiter().GetResult();
-            store.DisposeAsync().AsTask().GetAwaiter().GetResult();
-            dataLock.Dispose();
+            queue?.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            if (opened is IAsyncDisposable disposable)
+            {
+                disposable.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            }
+
+            dataLock?.Dispose();
         });
         return app;
+    }
+
+    private static (string DataDir, FileStream Lock) OpenDataDir(string configured)
+    {
+        var dataDir = Path.GetFullPath(configured);
+        Directory.CreateDirectory(dataDir);
+        return (dataDir, LockDataDir(dataDir));
+    }
+
+    /// <summary>Settings only Functions mode needs; checked at start-up with every problem named.</summary>
+    private static void ValidateFunctionsSettings(NudgeOptions o)
+    {
+        var problems = new List<string>();
+        if (string.IsNullOrEmpty(o.PublicBaseUrl))
+        {
+            // Unsubscribe links and Twilio callbacks would otherwise point at the handler's loopback port.
+            problems.Add("Nudge:PublicBaseUrl is required (app setting Nudge__PublicBaseUrl: the Function App's public https address)");
+        }
+
+        if (o.Functions.MaxDeliveryCount is < 1 or > 2000)
+        {
+            problems.Add($"Nudge:Functions:MaxDeliveryCount: {o.Functions.MaxDeliveryCount} is not between 1 and 2000 (the Service Bus queues' MaxDeliveryCount)");
+        }
+
+        if (o.Functions.SweepLimit is < 1 or > 50_000)
+        {
+            problems.Add($"Nudge:Functions:SweepLimit: {o.Functions.SweepLimit} is not between 1 and 50000");
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new InvalidOperationException("Functions mode settings are invalid:" + string.Concat(problems.Select(p => Environment.NewLine + "  - " + p)));
+        }
     }
 
     /// <summary>
@@ -135,6 +238,21 @@ public static class NudgeServer
     /// <summary>The address the server bound (useful with port 0).</summary>
     public static Uri BaseAddress(WebApplication app) =>
         new(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+
+    private static void AnnounceFunctions(WebApplication app, string? dataDir)
+    {
+        var url = BaseAddress(app).ToString().TrimEnd('/');
+        var o = app.Services.GetRequiredService<IOptions<NudgeOptions>>().Value;
+        var store = dataDir is null ? o.Store.Kind : $"{o.Store.Kind} in {dataDir}";
+        var lines = new[]
+        {
+            $"Nudge is listening on {url} (Azure Functions custom handler; store {store}; workers off; {app.Services.GetRequiredService<JourneyRuntime>().Journeys.Count} journeys from {Path.GetFullPath(o.Journeys.Dir)})",
+            $"  Functions: {string.Join(", ", FunctionsHost.Functions)} (POST {url}/<function>)",
+            $"  Channels: {DeliverySetup.Describe(app.Services.GetRequiredService<SendStage>().Channels)}",
+        };
+        Console.Out.WriteLine(string.Join(Environment.NewLine, lines));
+        Console.Out.Flush();
+    }
 
     private static void Announce(WebApplication app, string dataDir, Credentials c, bool generated)
     {

@@ -1,0 +1,170 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Nudge.Functions.Tests;
+
+/// <summary>
+/// Nudge.Host started as the Functions host starts it: a child process with FUNCTIONS_CUSTOMHANDLER_PORT (or the legacy
+/// FUNCTIONS_HTTPWORKER_PORT) and the app settings as environment variables. Stopped by its PID.
+/// </summary>
+public sealed class HandlerProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+
+    private HandlerProcess(Process process, int port)
+    {
+        _process = process;
+        Port = port;
+    }
+
+    public int Port { get; }
+
+    public Uri BaseAddress => new($"http://127.0.0.1:{Port}");
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    /// <summary>The settings every Functions-mode start needs, as environment variables (app settings).</summary>
+    public static Dictionary<string, string> Settings(string dataDir) => new()
+    {
+        ["Nudge__DataDir"] = dataDir,
+        ["Nudge__Auth__SiteId"] = FunctionsHostFixture.SiteId,
+        ["Nudge__Auth__ApiKey"] = FunctionsHostFixture.ApiKey,
+        ["Nudge__Auth__SegmentWriteKey"] = FunctionsHostFixture.WriteKey,
+        ["Nudge__Auth__AdminKey"] = FunctionsHostFixture.AdminKey,
+        ["Nudge__Auth__LinkKey"] = FunctionsHostFixture.LinkKey,
+        ["Nudge__PublicBaseUrl"] = "https://nudge-test.azurewebsites.net",
+        ["Nudge__Journeys__Dir"] = Path.Combine(AppContext.BaseDirectory, "testdata", "journeys"),
+    };
+
+    /// <summary>A port that was free a moment ago (the Functions host picks one the same way).</summary>
+    public static int FreePort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+
+    /// <summary>Starts <paramref name="fileName"/> (with <paramref name="args"/>) and waits for the readiness probe to answer.</summary>
+    public static async Task<HandlerProcess> StartAsync(string fileName, IEnumerable<string> args, IReadOnlyDictionary<string, string> env,
+        string workingDirectory, string portVariable = "FUNCTIONS_CUSTOMHANDLER_PORT")
+    {
+        var port = FreePort();
+        var psi = new ProcessStartInfo(fileName)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = workingDirectory,
+        };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        psi.Environment["DOTNET_NOLOGO"] = "1";
+        psi.Environment["FUNCTIONS_WORKER_RUNTIME"] = "custom";
+        psi.Environment[portVariable] = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        foreach (var (k, v) in env)
+        {
+            psi.Environment[k] = v;
+        }
+
+        var p = new HandlerProcess(Process.Start(psi)!, port);
+        p._process.OutputDataReceived += (_, e) => p.Append(e.Data);
+        p._process.ErrorDataReceived += (_, e) => p.Append(e.Data);
+        p._process.BeginOutputReadLine();
+        p._process.BeginErrorReadLine();
+
+        // As the host does: GET / every few milliseconds until any HTTP answer, within the initialization timeout.
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline && !p._process.HasExited)
+        {
+            try
+            {
+                using var r = await http.GetAsync(p.BaseAddress);
+                return p;
+            }
+            catch (HttpRequestException)
+            {
+                await Task.Delay(50);
+            }
+        }
+
+        var output = p.Output;
+        await p.DisposeAsync();
+        throw new TimeoutException("the handler did not answer the readiness probe: " + output);
+    }
+
+    /// <summary>Runs it to completion (for start-up failures) and returns the exit code with everything it printed.</summary>
+    public static async Task<(int ExitCode, string Output)> RunToExitAsync(string fileName, IEnumerable<string> args, IReadOnlyDictionary<string, string> env, string workingDirectory)
+    {
+        var psi = new ProcessStartInfo(fileName)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = workingDirectory,
+        };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        psi.Environment["FUNCTIONS_CUSTOMHANDLER_PORT"] = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        foreach (var (k, v) in env)
+        {
+            psi.Environment[k] = v;
+        }
+
+        using var process = Process.Start(psi)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException("the handler did not exit");
+        }
+
+        return (process.ExitCode, await stdout + await stderr);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+    }
+
+    private void Append(string? line)
+    {
+        if (line is not null)
+        {
+            lock (_output)
+            {
+                _output.AppendLine(line);
+            }
+        }
+    }
+}
