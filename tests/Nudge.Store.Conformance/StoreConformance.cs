@@ -4,21 +4,28 @@ using Nudge.Core.Journeys;
 using Nudge.Core.Messages;
 using Nudge.Core.Profiles;
 using Nudge.Core.Storage;
-using Nudge.Sqlite.Store;
 
-namespace Nudge.Sqlite.Tests;
+namespace Nudge.Store.Conformance;
 
 /// <summary>
-/// What every <see cref="IStore"/> must do, whatever holds the data. Each test gets a fresh, empty store. A store
-/// without multi-document transactions runs this suite; a transactional one runs <see cref="TransactionalStoreConformance"/>.
+/// What every <see cref="IStore"/> must do, whatever holds the data. Each test gets a fresh, empty store. Every store
+/// runs the whole suite; where the contract lets stores differ (a session is a transaction, or applies its writes as it
+/// goes), the tests branch on what the store declares in <see cref="SessionsAreTransactions"/>, never on its type.
 /// </summary>
-public abstract class StoreConformance : IAsyncLifetime
+public abstract partial class StoreConformance : IAsyncLifetime
 {
     protected static readonly DateTimeOffset T0 = new(2024, 6, 1, 12, 0, 0, TimeSpan.Zero);
 
     private IStore? _store;
 
     protected IStore Store => _store ?? throw new InvalidOperationException("the store is not open");
+
+    /// <summary>
+    /// What the store under test declares about its sessions: true when a session is a transaction (nothing is visible
+    /// before commit, and a session disposed without commit leaves no trace); false when it applies each write as it is
+    /// made and holds back only its idempotency keys until commit (so work cut off before commit is done again).
+    /// </summary>
+    protected abstract bool SessionsAreTransactions { get; }
 
     /// <summary>Opens a new, empty store.</summary>
     protected abstract Task<IStore> CreateStoreAsync();
@@ -943,16 +950,15 @@ public abstract class StoreConformance : IAsyncLifetime
         await ReopenAsync();
         Assert.Equal(T0.AddHours(1), await Store.GetTokenBounceAsync("tok"));
     }
-}
 
-/// <summary>
-/// The conformance suite for stores whose sessions are transactions: nothing is visible before commit and a session
-/// disposed without commit leaves no trace.
-/// </summary>
-public abstract class TransactionalStoreConformance : StoreConformance
-{
+    // ---- sessions that end without commit -----------------------------------------------------------------------
+    // The one place stores may differ (SessionsAreTransactions): a transactional store undoes a session disposed
+    // without commit; a store without transactions keeps the writes it applied as it went, but never records the
+    // session's idempotency keys, so the input is handled again (idempotently) when it is retried. Either way a
+    // write the store refused (ConcurrencyException) leaves nothing behind.
+
     [Fact]
-    public async Task Session_DisposedWithoutCommit_LeavesNoTrace()
+    public async Task Session_DisposedWithoutCommit_LeavesNoTrace_OrWithoutTransactionsOnlyItsWrites()
     {
         await using (var s = await Store.OpenSessionAsync())
         {
@@ -961,6 +967,17 @@ public abstract class TransactionalStoreConformance : StoreConformance
             await s.PutDeviceAsync(NewDevice("tok-1", "k1", "phone-1"));
             await s.AppendEventAsync(NewEvent("e1", "k1", T0));
             await s.AppendEventAsync(NewEvent("n1", null, T0));
+        }
+
+        if (!SessionsAreTransactions)
+        {
+            Assert.Equal(new StoreCounts(1, 1, 2, 0), await Store.CountAsync());
+            Assert.Equal("k1", await Store.ResolveAsync(Identifier.Email("ann@example.com")));
+            Assert.Equal("k1", (await Store.GetDeviceAsync("tok-1"))?.ProfileKey);
+            await using var retry = await Store.OpenSessionAsync();
+            Assert.True(await retry.TryMarkProcessedAsync("msg-1", T0));
+            Assert.Equal(["tok-1"], Tokens(await retry.FindDevicesByPhysicalIdAsync("phone-1")));
+            return;
         }
 
         Assert.Equal(new StoreCounts(0, 0, 0, 0), await Store.CountAsync());
@@ -979,7 +996,7 @@ public abstract class TransactionalStoreConformance : StoreConformance
     }
 
     [Fact]
-    public async Task Session_DisposedWithoutCommit_UndoesChangesToExistingRows()
+    public async Task Session_DisposedWithoutCommit_UndoesChangesToExistingRows_OrWithoutTransactionsKeepsThem()
     {
         await PutAsync(NewProfile("k1", "u1", "ann@example.com"));
         await CommitAsync(async s =>
@@ -1000,6 +1017,19 @@ public abstract class TransactionalStoreConformance : StoreConformance
         }
 
         var stored = await GetAsync("k1");
+        if (!SessionsAreTransactions)
+        {
+            // Each write happened, in order: the token and the events went to k2, and were deleted with it.
+            Assert.Equal(2, stored.Version);
+            Assert.Equal("k1", await Store.ResolveAsync(Identifier.Email("new@example.com")));
+            Assert.Null(await Store.ResolveAsync(Identifier.Email("ann@example.com")));
+            Assert.Null(await Store.GetDeviceAsync("tok-1"));
+            Assert.Empty(await Store.GetRecentEventsAsync("k1", 10));
+            Assert.Null(await Store.ResolveAsync(Id("u2")));
+            Assert.Equal(new StoreCounts(1, 0, 0, 0), await Store.CountAsync());
+            return;
+        }
+
         Assert.Equal(1, stored.Version);
         Assert.Equal("k1", await Store.ResolveAsync(Identifier.Email("ann@example.com")));
         Assert.Null(await Store.ResolveAsync(Identifier.Email("new@example.com")));
@@ -1009,17 +1039,27 @@ public abstract class TransactionalStoreConformance : StoreConformance
     }
 
     [Fact]
-    public async Task Session_UncommittedWrites_AreInvisibleOutsideUntilCommit()
+    public async Task Session_UncommittedWrites_AreInvisibleOutsideUntilCommit_OrWithoutTransactionsVisibleAtOnce()
     {
         await using var s = await Store.OpenSessionAsync();
         await s.PutProfileAsync(NewProfile("k1", "u1"));
         await s.PutDeviceAsync(NewDevice("tok-1", "k1"));
         await s.AppendEventAsync(NewEvent("e1", "k1", T0));
 
-        Assert.Null(await Store.GetProfileAsync("k1"));
-        Assert.Null(await Store.ResolveAsync(Id("u1")));
-        Assert.Null(await Store.GetDeviceAsync("tok-1"));
-        Assert.Empty(await Store.GetRecentEventsAsync("k1", 10));
+        if (SessionsAreTransactions)
+        {
+            Assert.Null(await Store.GetProfileAsync("k1"));
+            Assert.Null(await Store.ResolveAsync(Id("u1")));
+            Assert.Null(await Store.GetDeviceAsync("tok-1"));
+            Assert.Empty(await Store.GetRecentEventsAsync("k1", 10));
+        }
+        else
+        {
+            Assert.NotNull(await Store.GetProfileAsync("k1"));
+            Assert.Equal("k1", await Store.ResolveAsync(Id("u1")));
+            Assert.NotNull(await Store.GetDeviceAsync("tok-1"));
+            Assert.Single(await Store.GetRecentEventsAsync("k1", 10));
+        }
 
         await s.CommitAsync();
 
@@ -1050,50 +1090,5 @@ public abstract class TransactionalStoreConformance : StoreConformance
         Assert.Equal("other", await Store.ResolveAsync(Anon("anon-2")));
         Assert.Null(await Store.ResolveAsync(Anon("anon-3")));
         Assert.Equal("owner", await Store.ResolveAsync(Identifier.Email("ann@example.com")));
-    }
-}
-
-/// <summary>The store conformance suite against <see cref="SqliteStore"/> on a real file.</summary>
-public sealed class SqliteStoreConformanceTests : TransactionalStoreConformance
-{
-    private readonly TempFolder _folder = new();
-
-    private string DbPath => _folder.File("store.db");
-
-    protected override async Task<IStore> CreateStoreAsync() => await SqliteStore.OpenAsync(DbPath);
-
-    protected override async Task<IStore> ReopenStoreAsync(IStore store)
-    {
-        await ((SqliteStore)store).DisposeAsync();
-        return await SqliteStore.OpenAsync(DbPath);
-    }
-
-    protected override Task DeleteStorageAsync()
-    {
-        _folder.Delete();
-        return Task.CompletedTask;
-    }
-
-    [Fact]
-    public async Task Open_CreatesTheFileAndReportsItsPath()
-    {
-        Assert.True(File.Exists(DbPath));
-        Assert.Equal(DbPath, ((SqliteStore)Store).Path);
-
-        // A second store on the same file sees the first one's commits (one file is the whole state).
-        await PutAsync(NewProfile("k1", "u1"));
-        await using var second = await SqliteStore.OpenAsync(DbPath);
-        Assert.Equal("k1", await second.ResolveAsync(Id("u1")));
-    }
-
-    [Fact]
-    public async Task DisposeAsync_Twice_IsHarmless()
-    {
-        var other = await SqliteStore.OpenAsync(_folder.File("other.db"));
-        await other.DisposeAsync();
-
-        var e = await Record.ExceptionAsync(async () => await other.DisposeAsync());
-
-        Assert.Null(e);
     }
 }

@@ -9,27 +9,42 @@ using Nudge.Delivery;
 using Nudge.Delivery.Resilience;
 using Nudge.Delivery.Sandbox;
 using Nudge.Pipeline;
-using Nudge.Sqlite.Store;
 
-namespace Nudge.Sqlite.Tests;
+namespace Nudge.Store.Conformance;
 
 /// <summary>
-/// The send stage against a real SQLite store, with providers scripted per recipient: outcomes recorded per recipient,
+/// The send stage against a real store, with providers scripted per recipient: outcomes recorded per recipient,
 /// dead tokens removed and later dropped, retries with backoff, fallback to the next channel, the circuit breaker.
-/// (Each provider's own wire protocol is tested against its loopback peer in Nudge.Delivery.Tests.)
+/// The send stage shares the store contract, so every store runs it. (Each provider's own wire protocol is tested
+/// against its loopback peer in Nudge.Delivery.Tests.)
 /// </summary>
-public sealed class SendStageTests : IAsyncLifetime
+public abstract class SendStageConformance : IAsyncLifetime
 {
     private static readonly DateTimeOffset T0 = new(2026, 3, 2, 12, 0, 0, TimeSpan.Zero);
-    private readonly TempFolder _folder = new();
     private readonly FakeTimeProvider _clock = new(T0);
     private readonly Scripted _push = new("apns");
     private readonly Scripted _sms = new("twilio");
-    private SqliteStore _store = null!;
+    private IStore _store = null!;
+
+    /// <summary>Opens a new, empty store.</summary>
+    protected abstract Task<IStore> CreateStoreAsync();
+
+    /// <summary>Deletes what the store kept (files, databases); called after the store is closed.</summary>
+    protected virtual Task DeleteStorageAsync() => Task.CompletedTask;
 
     public async Task InitializeAsync()
     {
-        _store = await SqliteStore.OpenAsync(_folder.File("send.db"));
+        try
+        {
+            _store = await CreateStoreAsync();
+        }
+        catch
+        {
+            // xunit does not call DisposeAsync when InitializeAsync fails.
+            await DeleteStorageAsync();
+            throw;
+        }
+
         await using var s = await _store.OpenSessionAsync();
         await s.PutProfileAsync(new Profile { Key = "k1", Id = "u1", Email = "u1@example.com", CreatedAt = T0, UpdatedAt = T0 });
         foreach (var t in new[] { "good", "dead", "flaky" })
@@ -42,8 +57,12 @@ public sealed class SendStageTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        await _store.DisposeAsync();
-        _folder.Delete();
+        if (_store is IAsyncDisposable d)
+        {
+            await d.DisposeAsync();
+        }
+
+        await DeleteStorageAsync();
     }
 
     private SendStage Stage(RetryPolicy? retry = null) =>
