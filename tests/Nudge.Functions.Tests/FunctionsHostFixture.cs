@@ -13,7 +13,7 @@ namespace Nudge.Functions.Tests;
 /// test journeys and a store whose faults tests can switch on. Tests talk to it as the Functions host does: POST
 /// /{function} with the host's payloads.
 /// </summary>
-public sealed class FunctionsHostFixture : IAsyncLifetime
+public class FunctionsHostFixture : IAsyncLifetime
 {
     public const string SiteId = "site-fn";
     public const string ApiKey = "api-key-fn";
@@ -52,7 +52,7 @@ public sealed class FunctionsHostFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        App = await NudgeServer.BuildAsync(Args(DataDir), Clock, wrapStore: s => Faults = new FaultyStore(s));
+        App = await NudgeServer.BuildAsync(Args(DataDir, await StoreArgsAsync()), Clock, wrapStore: s => Faults = new FaultyStore(s));
         await App.StartAsync();
         BaseAddress = NudgeServer.BaseAddress(App);
         Host = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(30) };
@@ -63,8 +63,15 @@ public sealed class FunctionsHostFixture : IAsyncLifetime
         Host.Dispose();
         await App.StopAsync();
         await App.DisposeAsync();
+        await DisposeStoreAsync();
         Directory.Delete(DataDir, recursive: true);
     }
+
+    /// <summary>Settings that choose the store: none here (SQLite in <see cref="DataDir"/>, the default).</summary>
+    protected virtual Task<string[]> StoreArgsAsync() => Task.FromResult(Array.Empty<string>());
+
+    /// <summary>Releases what <see cref="StoreArgsAsync"/> started.</summary>
+    protected virtual Task DisposeStoreAsync() => Task.CompletedTask;
 
     /// <summary>Posts an invocation as the Functions host does (POST /{function}, its headers) and reads the answer.</summary>
     public async Task<HostResponse> InvokeAsync(string function, string payload)

@@ -9,7 +9,17 @@ namespace Nudge.Functions.Tests;
 /// The queue- and timer-triggered functions chained as the Functions host would chain them: each output is fed, in the
 /// host's encoding, to the function that its queue triggers.
 /// </summary>
-public sealed class PipelineFunctionTests(FunctionsHostFixture f) : IClassFixture<FunctionsHostFixture>
+/// <summary>The stage functions end to end, on the SQLite store (the handler's default).</summary>
+public sealed class PipelineFunctionTests(FunctionsHostFixture f) : PipelineFunctions(f), IClassFixture<FunctionsHostFixture>;
+
+/// <summary>
+/// The same stage functions on the Cosmos DB store (the emulator), as the Function App runs them in Azure: the same
+/// handler code over the other store adapter.
+/// </summary>
+public sealed class CosmosPipelineFunctionTests(CosmosFunctionsHostFixture f) : PipelineFunctions(f), IClassFixture<CosmosFunctionsHostFixture>;
+
+/// <summary>The stage functions, driven with the Functions host's payloads; each test class above picks the store.</summary>
+public abstract class PipelineFunctions(FunctionsHostFixture f)
 {
     [Fact]
     public async Task IngestOutput_ThroughProcessEventAndSend_StoresTheProfileAndSendsTheWelcome()

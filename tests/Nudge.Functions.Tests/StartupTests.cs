@@ -88,21 +88,24 @@ public sealed class StartupTests
     }
 
     [Fact]
-    public async Task CosmosStore_NotWiredYet_FailsStartUpClearly()
+    public async Task CosmosStore_MissingOrInvalidSettings_FailStartUpClearly()
     {
         var dataDir = Directory.CreateTempSubdirectory("nudge-fn-").FullName;
         try
         {
             var missing = await Assert.ThrowsAsync<InvalidOperationException>(() =>
                 NudgeServer.BuildAsync(FunctionsHostFixture.Args(dataDir, "--Nudge:Store:Kind=cosmos")));
-            var notWired = await Assert.ThrowsAsync<InvalidOperationException>(() =>
-                NudgeServer.BuildAsync(FunctionsHostFixture.Args(dataDir, "--Nudge:Store:Kind=cosmos", "--Nudge:Cosmos:Endpoint=https://nudge.documents.azure.com:443/", "--Nudge:Cosmos:Database=nudge")));
+            var invalid = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+                NudgeServer.BuildAsync(FunctionsHostFixture.Args(dataDir, "--Nudge:Store:Kind=cosmos", "--Nudge:Cosmos:Endpoint=nudge.documents.azure.com",
+                    "--Nudge:Cosmos:Database=a/b", "--Nudge:Cosmos:Key=not base64!")));
             var unknown = await Assert.ThrowsAsync<InvalidOperationException>(() =>
                 NudgeServer.BuildAsync(FunctionsHostFixture.Args(dataDir, "--Nudge:Store:Kind=mongo")));
 
-            Assert.Contains("Nudge__Cosmos__Endpoint", missing.Message);
-            Assert.Contains("Nudge__Cosmos__Database", missing.Message);
-            Assert.StartsWith("Cosmos store not wired", notWired.Message);
+            Assert.Contains("Nudge:Cosmos:Endpoint (app setting Nudge__Cosmos__Endpoint) is required", missing.Message);
+            Assert.Contains("Nudge__Cosmos__Endpoint) must be an absolute https URL", invalid.Message);
+            Assert.Contains("Nudge__Cosmos__Database) 'a/b' is not a valid Cosmos DB name", invalid.Message);
+            Assert.Contains("Nudge__Cosmos__Key) is not a base64 account key", invalid.Message);
+            Assert.DoesNotContain("not base64!", invalid.Message);
             Assert.Contains("'mongo' is not a store", unknown.Message);
 
             // Nothing was created for a store that is not SQLite.

@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Nudge.Cosmos;
 
 namespace Nudge.Host.Hosting;
 
@@ -30,7 +31,8 @@ public sealed class NudgeOptions
 
     public StoreOptions Store { get; set; } = new();
 
-    public CosmosOptions Cosmos { get; set; } = new();
+    /// <summary>The Cosmos DB store's settings (Nudge:Cosmos), read when <see cref="StoreOptions.Kind"/> is "cosmos".</summary>
+    public CosmosStoreOptions Cosmos { get; set; } = new();
 
     public FunctionsOptions Functions { get; set; } = new();
 }
@@ -41,16 +43,6 @@ public sealed class StoreOptions
     /// <summary>"sqlite" (default: a file in <see cref="NudgeOptions.DataDir"/>) or "cosmos" (Azure Cosmos DB, NoSQL API).</summary>
     [Required]
     public string Kind { get; set; } = "sqlite";
-}
-
-/// <summary>Settings under "Nudge:Cosmos", read when Nudge:Store:Kind is "cosmos" (identity-based access: no key).</summary>
-public sealed class CosmosOptions
-{
-    /// <summary>Account endpoint, e.g. https://nudge-prod.documents.azure.com:443/. Default: none.</summary>
-    public string? Endpoint { get; set; }
-
-    /// <summary>Database name. Default: none.</summary>
-    public string? Database { get; set; }
 }
 
 /// <summary>Settings under "Nudge:Functions", read when the Azure Functions host runs Nudge as its custom handler.</summary>

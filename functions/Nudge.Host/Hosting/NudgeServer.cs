@@ -91,7 +91,7 @@ public static class NudgeServer
         }
 
         time ??= TimeProvider.System;
-        var opened = await StoreSetup.OpenAsync(options, dataDir ?? "");
+        var opened = await StoreSetup.OpenAsync(options, dataDir ?? "", time);
         var store = wrapStore?.Invoke(opened) ?? opened;
         var queue = functions ? null : await SqliteWorkQueue.OpenAsync(Path.Combine(dataDir!, "queue.db"), time);
 

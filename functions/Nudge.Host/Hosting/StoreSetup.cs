@@ -1,4 +1,6 @@
+using System.Text.RegularExpressions;
 using Nudge.Core.Storage;
+using Nudge.Cosmos;
 using Nudge.Sqlite.Store;
 
 namespace Nudge.Host.Hosting;
@@ -7,7 +9,7 @@ namespace Nudge.Host.Hosting;
 /// Opens the profile store that Nudge:Store:Kind names: "sqlite" (the default, a file in the data folder) or "cosmos"
 /// (Azure Cosmos DB, for the scaled-out Function App). Both modes, embedded and Functions, go through here.
 /// </summary>
-public static class StoreSetup
+public static partial class StoreSetup
 {
     public const string Sqlite = "sqlite";
     public const string Cosmos = "cosmos";
@@ -29,41 +31,28 @@ public static class StoreSetup
             throw new InvalidOperationException($"Nudge:Store:Kind: '{o.Store.Kind}' is not a store; use '{Sqlite}' or '{Cosmos}'");
         }
 
-        var missing = new List<string>();
-        if (string.IsNullOrEmpty(o.Cosmos.Endpoint))
+        // The store lists every problem by its configuration key; the app setting a Function App needs is named beside it.
+        var problems = o.Cosmos.Validate();
+        if (problems.Count > 0)
         {
-            missing.Add("Nudge:Cosmos:Endpoint (app setting Nudge__Cosmos__Endpoint)");
-        }
-
-        if (string.IsNullOrEmpty(o.Cosmos.Database))
-        {
-            missing.Add("Nudge:Cosmos:Database (app setting Nudge__Cosmos__Database)");
-        }
-
-        if (missing.Count > 0)
-        {
-            throw new InvalidOperationException("Nudge:Store:Kind is cosmos, so these settings are required: " + string.Join(", ", missing));
+            throw new InvalidOperationException("Nudge:Store:Kind is cosmos, and its settings are not usable: "
+                + string.Join("; ", problems.Select(p => AppSettingName().Replace(p, m => $"{m.Value} (app setting {m.Value.Replace(":", "__")})", 1))));
         }
     }
+
+    [GeneratedRegex(@"Nudge:Cosmos:\w+")]
+    private static partial Regex AppSettingName();
 
     /// <summary>Opens the store. The caller disposes it (when it is <see cref="IAsyncDisposable"/>) at shutdown.</summary>
     /// <param name="o">The Nudge settings (already checked by <see cref="Validate"/>).</param>
     /// <param name="dataDir">The full path of the data folder, for the SQLite file.</param>
-    /// <exception cref="InvalidOperationException">The settings are invalid, or the Cosmos store is not wired in yet.</exception>
-    public static async Task<IStore> OpenAsync(NudgeOptions o, string dataDir)
+    /// <param name="time">The clock the Cosmos store ages half-written index entries by.</param>
+    /// <exception cref="InvalidOperationException">The settings are invalid, or Cosmos DB refused the store (e.g. a container is missing).</exception>
+    public static async Task<IStore> OpenAsync(NudgeOptions o, string dataDir, TimeProvider time)
     {
         Validate(o);
         return UsesDataDir(o.Store)
             ? await SqliteStore.OpenAsync(Path.Combine(dataDir, "nudge.db"))
-            : await OpenCosmosAsync(o.Cosmos);
+            : await CosmosStore.OpenAsync(o.Cosmos, time);
     }
-
-    /// <summary>
-    /// The Cosmos DB store (functions/Nudge.Cosmos, <c>CosmosStore</c>) plugs in here, and only here: this project does not
-    /// reference it yet, so choosing it fails start-up with a clear message instead of falling back to SQLite.
-    /// </summary>
-    private static Task<IStore> OpenCosmosAsync(CosmosOptions o) =>
-        throw new InvalidOperationException(
-            $"Cosmos store not wired: Nudge:Store:Kind is '{Cosmos}' (endpoint {o.Endpoint}, database {o.Database}), but this build of Nudge.Host "
-            + "does not include the Cosmos store yet (StoreSetup.OpenCosmosAsync). Use Nudge:Store:Kind=sqlite until it is wired.");
 }
