@@ -16,7 +16,7 @@ public sealed record CosmosContainerSet(string Database, IReadOnlyList<CosmosCon
     public const string ResourceName = "Nudge.Cosmos.cosmos-containers.json";
 
     /// <summary>The containers the store reads and writes; the file must define each of them.</summary>
-    public static readonly IReadOnlyList<string> Required = ["people", "identifiers", "tokens", "timers", "lookups", "processed"];
+    public static readonly IReadOnlyList<string> Required = ["people", "identifiers", "tokens", "timers", "lookups", "processed", "deliveryEvents"];
 
     /// <summary>The embedded definition.</summary>
     /// <exception cref="InvalidOperationException">The file is missing from the assembly or does not define what the store needs.</exception>

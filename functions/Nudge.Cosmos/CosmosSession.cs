@@ -76,6 +76,8 @@ internal sealed class CosmosSession(CosmosStore store) : IStoreSession
 
     public Task RecordOutboxAsync(OutboxEntry entry) => store.RecordOutboxCoreAsync(entry);
 
+    public Task AppendDeliveryEventAsync(DeliveryEvent e) => store.AppendDeliveryEventCoreAsync(e);
+
     public Task<bool> TryClaimMessageAsync(string id, DateTimeOffset now, DateTimeOffset until) => store.TryClaimMessageCoreAsync(id, now, until);
 
     public Task<IReadOnlyList<Message>> ClaimReadyMessagesAsync(DateTimeOffset now, DateTimeOffset until, int limit) =>

@@ -53,6 +53,7 @@ public sealed partial class CosmosStore : IStore, IAsyncDisposable
         Timers = new DocContainer(database.GetContainer("timers"));
         Lookups = new DocContainer(database.GetContainer("lookups"));
         Processed = new DocContainer(database.GetContainer("processed"));
+        DeliveryEvents = new DocContainer(database.GetContainer("deliveryEvents"));
     }
 
     internal DocContainer People { get; }
@@ -66,6 +67,8 @@ public sealed partial class CosmosStore : IStore, IAsyncDisposable
     internal DocContainer Lookups { get; }
 
     internal DocContainer Processed { get; }
+
+    internal DocContainer DeliveryEvents { get; }
 
     /// <summary>
     /// Connects to the account, creates the database and containers when <see cref="CosmosStoreOptions.CreateContainers"/>
@@ -284,6 +287,38 @@ public sealed partial class CosmosStore : IStore, IAsyncDisposable
         var q = new QueryDefinition("SELECT TOP @n * FROM c WHERE c.type = @t ORDER BY c.recordedAt DESC, c.key ASC")
             .WithParameter("@n", limit).WithParameter("@t", DocType.Outbox);
         return [.. (await People.QueryAllAsync<PersonDoc<OutboxEntry>>(q, null, ct)).Select(d => d.Doc)];
+    }
+
+    public async Task<IReadOnlyList<DeliveryEvent>> GetDeliveryEventsAsync(DeliveryEventQuery query, CancellationToken ct = default)
+    {
+        if (query.Limit <= 0)
+        {
+            return [];
+        }
+
+        // Spans the days of the range (one partition per UTC day): a cross-partition query in (time, id) order.
+        var column = query.ByRecordedAt ? "recordedAt" : "at";
+        var after = query.After ?? new DeliveryEventCursor(query.From, "");
+        var q = new QueryDefinition($"SELECT TOP @n * FROM c WHERE c.{column} >= @from AND c.{column} < @to "
+                + $"AND (c.{column} > @t OR (c.{column} = @t AND c.id > @id)) ORDER BY c.{column}, c.id")
+            .WithParameter("@n", query.Limit).WithParameter("@from", query.From.ToUnixTimeMilliseconds())
+            .WithParameter("@to", query.To.ToUnixTimeMilliseconds()).WithParameter("@t", after.Time.ToUnixTimeMilliseconds())
+            .WithParameter("@id", after.Id);
+        return [.. (await DeliveryEvents.QueryAllAsync<DeliveryEventDoc>(q, null, ct)).Select(d => d.Doc)];
+    }
+
+    internal async Task AppendDeliveryEventCoreAsync(DeliveryEvent e)
+    {
+        // Create: an event stored before (same derived id) stays as it was.
+        var pk = e.At.UtcDateTime.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+        await DeliveryEvents.CreateAsync(new DeliveryEventDoc
+        {
+            Id = e.Id,
+            Pk = pk,
+            At = e.At.ToUnixTimeMilliseconds(),
+            RecordedAt = e.RecordedAt.ToUnixTimeMilliseconds(),
+            Doc = e,
+        }, pk);
     }
 
     public ValueTask DisposeAsync()

@@ -156,3 +156,17 @@ internal sealed record ProcessedDoc
 
     public long At { get; init; }
 }
+
+/// <summary>A delivery event in the deliveryEvents container: pk is the UTC day of <see cref="At"/>; times in Unix ms.</summary>
+internal sealed record DeliveryEventDoc
+{
+    public required string Id { get; init; }
+
+    public required string Pk { get; init; }
+
+    public required long At { get; init; }
+
+    public required long RecordedAt { get; init; }
+
+    public required Core.Messages.DeliveryEvent Doc { get; init; }
+}

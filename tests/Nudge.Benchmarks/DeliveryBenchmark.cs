@@ -815,6 +815,8 @@ internal static class DeliveryBenchmark
             times.Time(Phase.Lookup, () => inner.GetPushTargetsAsync(tokens, ct));
 
         public Task<IReadOnlyList<OutboxEntry>> GetOutboxAsync(int limit, CancellationToken ct = default) => inner.GetOutboxAsync(limit, ct);
+
+        public Task<IReadOnlyList<DeliveryEvent>> GetDeliveryEventsAsync(DeliveryEventQuery query, CancellationToken ct = default) => inner.GetDeliveryEventsAsync(query, ct);
     }
 
     /// <summary>A session is a claim (it claimed messages) or an apply (it recorded outcomes); each is timed from open to close.</summary>
@@ -870,6 +872,8 @@ internal static class DeliveryBenchmark
         public Task MoveJourneysAsync(string fromKey, string toKey) => inner.MoveJourneysAsync(fromKey, toKey);
 
         public Task RecordOutboxAsync(OutboxEntry entry) => inner.RecordOutboxAsync(entry);
+
+        public Task AppendDeliveryEventAsync(DeliveryEvent e) => inner.AppendDeliveryEventAsync(e);
 
         public Task<IReadOnlyList<Message>> ClaimReadyMessagesAsync(DateTimeOffset now, DateTimeOffset until, int limit)
         {

@@ -57,6 +57,8 @@ public sealed class FaultyStore(IStore inner) : IStore
 
     public Task<IReadOnlyList<OutboxEntry>> GetOutboxAsync(int limit, CancellationToken ct = default) => inner.GetOutboxAsync(limit, ct);
 
+    public Task<IReadOnlyList<DeliveryEvent>> GetDeliveryEventsAsync(DeliveryEventQuery query, CancellationToken ct = default) => inner.GetDeliveryEventsAsync(query, ct);
+
     private sealed class Session(FaultyStore store, IStoreSession s) : IStoreSession
     {
         public Task<bool> TryMarkProcessedAsync(string key, DateTimeOffset at) => s.TryMarkProcessedAsync(key, at);
@@ -110,6 +112,8 @@ public sealed class FaultyStore(IStore inner) : IStore
         public Task MoveJourneysAsync(string fromKey, string toKey) => s.MoveJourneysAsync(fromKey, toKey);
 
         public Task RecordOutboxAsync(OutboxEntry entry) => s.RecordOutboxAsync(entry);
+
+        public Task AppendDeliveryEventAsync(DeliveryEvent e) => s.AppendDeliveryEventAsync(e);
 
         public Task<bool> TryClaimMessageAsync(string id, DateTimeOffset now, DateTimeOffset until)
         {

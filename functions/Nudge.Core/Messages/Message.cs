@@ -76,8 +76,16 @@ public sealed class MessageDelivery
 /// <summary>A later channel of the step's fallback chain, rendered when the message was drafted.</summary>
 public sealed record FallbackDraft(Channel Channel, JsonObject Content, List<string> Recipients, List<string> Platforms);
 
-/// <summary>One status change.</summary>
-public sealed record StatusChange(string Status, DateTimeOffset At, string? Reason);
+/// <summary>
+/// One entry of a message's status history: a status the message took, or a metric reported for it later (delivered,
+/// opened, clicked...) even when it did not move the status (<see cref="StatusTransitions"/>).
+/// </summary>
+/// <param name="Status">A <see cref="MessageStatus"/> value.</param>
+/// <param name="At">When it happened (the reporter's time when it gives one).</param>
+/// <param name="Reason">Why, for every non-delivery (a <see cref="MessageReason"/> value, optionally with detail).</param>
+/// <param name="Source">Who reported it when not the send stage: "twilio", "sendgrid", "sdk", "email_link"...</param>
+/// <param name="Key">The reporter's idempotency key (e.g. Twilio MessageSid + status, SendGrid sg_event_id): a repeat is ignored.</param>
+public sealed record StatusChange(string Status, DateTimeOffset At, string? Reason, string? Source = null, string? Key = null);
 
 /// <summary>
 /// A message a journey step produced. <see cref="Id"/> is derived from (instance, step, visit), so a step run twice

@@ -59,7 +59,21 @@ public interface IStore
 
     /// <summary>What the sandbox channel recorded, newest first.</summary>
     Task<IReadOnlyList<OutboxEntry>> GetOutboxAsync(int limit, CancellationToken ct = default);
+
+    /// <summary>One page of delivery events (reports, alerts, reporting webhooks); see <see cref="DeliveryEventQuery"/>.</summary>
+    Task<IReadOnlyList<DeliveryEvent>> GetDeliveryEventsAsync(DeliveryEventQuery query, CancellationToken ct = default);
 }
+
+/// <summary>
+/// Delivery events whose time is in [<see cref="From"/>, <see cref="To"/>), ordered by (time, id), at most
+/// <see cref="Limit"/>, after the keyset <see cref="After"/> (the last event of the page before). The time is
+/// <see cref="DeliveryEvent.At"/> (when it happened: reports), or <see cref="DeliveryEvent.RecordedAt"/> when
+/// <see cref="ByRecordedAt"/> (when Nudge learnt it: reporting webhooks, which must not miss a late-reported event).
+/// </summary>
+public sealed record DeliveryEventQuery(DateTimeOffset From, DateTimeOffset To, int Limit, bool ByRecordedAt = false, DeliveryEventCursor? After = null);
+
+/// <summary>A position in a <see cref="DeliveryEventQuery"/> ordering: the time and id of the last event read.</summary>
+public sealed record DeliveryEventCursor(DateTimeOffset Time, string Id);
 
 /// <summary>A message the sandbox channel "sent": recorded instead of handed to a provider.</summary>
 public sealed record OutboxEntry(string MessageId, string ProfileKey, string Channel, DateTimeOffset RecordedAt, System.Text.Json.Nodes.JsonObject Content, IReadOnlyList<string> Recipients);
@@ -155,6 +169,12 @@ public interface IStoreSession : IAsyncDisposable
     /// segments, cost, fallback message id). False, and nothing written, when the claim no longer holds.
     /// </summary>
     Task<bool> TryRecordSendOutcomeAsync(Message message, DateTimeOffset claim);
+
+    /// <summary>
+    /// Keeps a delivery event (from <see cref="StatusTransitions.Apply"/>). Idempotent by <see cref="DeliveryEvent.Id"/>:
+    /// the first one stored stays.
+    /// </summary>
+    Task AppendDeliveryEventAsync(DeliveryEvent e);
 
     /// <summary>Remembers that a push token bounced at <paramref name="at"/>, so later sends to it are dropped.</summary>
     Task MarkTokenBouncedAsync(string token, DateTimeOffset at, string detail);

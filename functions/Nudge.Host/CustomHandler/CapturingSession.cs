@@ -75,6 +75,8 @@ public sealed class CapturingSession(IStoreSession inner) : IStoreSession
 
     public Task RecordOutboxAsync(OutboxEntry entry) => inner.RecordOutboxAsync(entry);
 
+    public Task AppendDeliveryEventAsync(DeliveryEvent e) => inner.AppendDeliveryEventAsync(e);
+
     public Task<bool> TryClaimMessageAsync(string id, DateTimeOffset now, DateTimeOffset until) => inner.TryClaimMessageAsync(id, now, until);
 
     public Task<IReadOnlyList<Message>> ClaimReadyMessagesAsync(DateTimeOffset now, DateTimeOffset until, int limit) => inner.ClaimReadyMessagesAsync(now, until, limit);

@@ -46,6 +46,10 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
         CREATE TABLE IF NOT EXISTS outbox(
           message_id TEXT PRIMARY KEY, profile_key TEXT NOT NULL, channel TEXT NOT NULL, recorded_at INTEGER NOT NULL, doc TEXT NOT NULL);
         CREATE INDEX IF NOT EXISTS outbox_time ON outbox(recorded_at);
+        CREATE TABLE IF NOT EXISTS delivery_events(
+          id TEXT PRIMARY KEY, at INTEGER NOT NULL, recorded_at INTEGER NOT NULL, doc TEXT NOT NULL) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS delivery_events_at ON delivery_events(at, id);
+        CREATE INDEX IF NOT EXISTS delivery_events_recorded ON delivery_events(recorded_at, id);
         """;
 
     private readonly string _cs;
@@ -185,6 +189,28 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
             while (await r.ReadAsync(ct))
             {
                 list.Add(Queries.Doc<OutboxEntry>(r));
+            }
+
+            return list;
+        }, ct);
+
+    public Task<IReadOnlyList<DeliveryEvent>> GetDeliveryEventsAsync(DeliveryEventQuery query, CancellationToken ct = default) =>
+        ReadAsync<IReadOnlyList<DeliveryEvent>>(async c =>
+        {
+            // One statement per ordering column, so each stays prepared; no cursor reads from (From, "").
+            var column = query.ByRecordedAt ? "recorded_at" : "at";
+            var after = query.After ?? new DeliveryEventCursor(query.From, "");
+            await using var cmd = Prepared.Cmd(c, $"""
+                SELECT doc FROM delivery_events
+                WHERE {column} >= $from AND {column} < $to AND ({column} > $t OR ({column} = $t AND id > $id))
+                ORDER BY {column}, id LIMIT $n
+                """, null, ("$from", query.From.ToUnixTimeMilliseconds()), ("$to", query.To.ToUnixTimeMilliseconds()),
+                ("$t", after.Time.ToUnixTimeMilliseconds()), ("$id", after.Id), ("$n", Math.Max(0, query.Limit)));
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            var list = new List<DeliveryEvent>();
+            while (await r.ReadAsync(ct))
+            {
+                list.Add(Queries.Doc<DeliveryEvent>(r));
             }
 
             return list;
@@ -394,6 +420,14 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
             await using var cmd = Prepared.Cmd(c, """
                 INSERT OR IGNORE INTO outbox(message_id, profile_key, channel, recorded_at, doc) VALUES($m, $p, $c, $t, $d)
                 """, tx, ("$m", e.MessageId), ("$p", e.ProfileKey), ("$c", e.Channel), ("$t", e.RecordedAt.ToUnixTimeMilliseconds()),
+                ("$d", JsonSerializer.Serialize(e, StoreJson.Options)));
+            await cmd.ExecuteNonQueryAsync();
+        }
+
+        public async Task AppendDeliveryEventAsync(DeliveryEvent e)
+        {
+            await using var cmd = Prepared.Cmd(c, "INSERT OR IGNORE INTO delivery_events(id, at, recorded_at, doc) VALUES($id, $at, $r, $d)", tx,
+                ("$id", e.Id), ("$at", e.At.ToUnixTimeMilliseconds()), ("$r", e.RecordedAt.ToUnixTimeMilliseconds()),
                 ("$d", JsonSerializer.Serialize(e, StoreJson.Options)));
             await cmd.ExecuteNonQueryAsync();
         }
