@@ -14,6 +14,9 @@ namespace Nudge.Cosmos;
 //                  3. write the profile with If-Match (on a lost race: release the claims of step 2, throw)
 //                  4. delete the claims of identifiers it dropped
 //   DeleteProfile: 1. the person's devices, events, instances, messages   2. the profile   3. its identifier claims
+// Step 2 may take an identifier from a profile in the writer's MergedFrom (an identity merge writes the primary before
+// deleting the secondary): the claim then names the secondary as TakenFrom, and the secondary keeps resolving it until
+// the primary's document lists it, so a crash between the two leaves it with the secondary, never with nobody.
 // A crash after step 2 leaves claims the profile does not list: they resolve to nobody (step 3 never happened), and
 // one older than the grace period is taken over by the next profile that claims it. A crash after step 3 leaves
 // claims of identifiers the profile no longer lists: likewise unresolvable and free after the grace period. No
@@ -47,10 +50,10 @@ public sealed partial class CosmosStore
                 continue;
             }
 
-            // The claim counts only if the profile confirms it (see the top of this file).
-            if (await ReadProfileAsync(claim.ProfileKey, ct) is { } owner && Lists(owner.Doc, kind, identifier.Value))
+            // The claim counts only if a profile confirms it (see the top of this file).
+            if (await HolderAsync(claim, kind, identifier.Value, ct) is { } holder)
             {
-                return claim.ProfileKey;
+                return holder;
             }
         }
 
@@ -74,7 +77,7 @@ public sealed partial class CosmosStore
         {
             foreach (var (kind, value) in wants.Where(i => !had.Contains(i)))
             {
-                if (await ClaimAsync(kind, value, p.Key) is { } claim)
+                if (await ClaimAsync(kind, value, p.Key, p.MergedFrom) is { } claim)
                 {
                     claimed.Add(claim);
                 }
@@ -102,7 +105,15 @@ public sealed partial class CosmosStore
             // Nothing of a refused write may stay: give back what this call claimed (only if still as we left it).
             foreach (var c in claimed)
             {
-                await Identifiers.DeleteAsync(c.Id, c.Pk, c.ETag);
+                if (c.TakenFrom is { } from)
+                {
+                    // Handed over by a merge that did not happen: hand it back.
+                    await Identifiers.ReplaceAsync(c with { ProfileKey = from, TakenFrom = null, ClaimedAt = NowMs(), ETag = null }, c.Id, c.Pk, c.ETag!);
+                }
+                else
+                {
+                    await Identifiers.DeleteAsync(c.Id, c.Pk, c.ETag);
+                }
             }
 
             throw;
@@ -152,7 +163,7 @@ public sealed partial class CosmosStore
     /// ETag); null when another profile holds it (its profile lists it, or its claim is younger than the grace period:
     /// a writer between its claim and its profile write).
     /// </summary>
-    private async Task<IdentifierDoc?> ClaimAsync(string kind, string value, string key)
+    private async Task<IdentifierDoc?> ClaimAsync(string kind, string value, string key, IReadOnlyCollection<string> mergedFrom)
     {
         var id = CosmosIds.Identifier(kind, value);
         for (var attempt = 0; attempt < 5; attempt++)
@@ -169,17 +180,29 @@ public sealed partial class CosmosStore
                 continue; // released meanwhile: create again
             }
 
-            if (existing.ProfileKey != key)
+            var holder = await HolderAsync(existing, kind, value);
+            if (holder is not null && holder != key)
             {
-                if (await ReadProfileAsync(existing.ProfileKey, default) is { } owner && Lists(owner.Doc, kind, value))
+                if (!mergedFrom.Contains(holder))
                 {
                     return null;
                 }
 
-                if (!Abandoned(existing.ClaimedAt))
+                // An identity merge: the secondary's identifier passes to the primary. The claim remembers the
+                // secondary, which resolves it until the primary's document lists it (a crash in between must not
+                // leave it resolving to nobody: the retried merge has to find the secondary again).
+                var taken = mine with { TakenFrom = holder };
+                if (await Identifiers.ReplaceAsync(taken, id, id, existing.ETag!) is { } handedOver)
                 {
-                    return null;
+                    return taken with { ETag = handedOver };
                 }
+
+                continue;
+            }
+
+            if (holder is null && existing.ProfileKey != key && !Abandoned(existing.ClaimedAt))
+            {
+                return null;
             }
 
             // Left by a crash (ours or another profile's): take it, with a fresh time, so that nobody takes it from us
@@ -191,6 +214,21 @@ public sealed partial class CosmosStore
         }
 
         throw new ConcurrencyException($"{kind} '{value}' is being claimed by several writers at once");
+    }
+
+    /// <summary>
+    /// The profile an identifier claim resolves to, or null: the profile it names while that profile lists it; else,
+    /// for a claim an identity merge handed over, the merged-away profile while it still lists it (the merge's primary
+    /// is not written yet, and may never be if the writer crashed: the retried merge must find the secondary again).
+    /// </summary>
+    private async Task<string?> HolderAsync(IdentifierDoc claim, string kind, string value, CancellationToken ct = default)
+    {
+        if (await ReadProfileAsync(claim.ProfileKey, ct) is { } owner && Lists(owner.Doc, kind, value))
+        {
+            return claim.ProfileKey;
+        }
+
+        return claim.TakenFrom is { } from && await ReadProfileAsync(from, ct) is { } previous && Lists(previous.Doc, kind, value) ? from : null;
     }
 
     /// <summary>Deletes the claim if <paramref name="key"/> still holds it.</summary>

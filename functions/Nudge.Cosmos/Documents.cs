@@ -80,6 +80,9 @@ internal sealed record IdentifierDoc
 
     public long ClaimedAt { get; init; }
 
+    /// <summary>Set when an identity merge handed the identifier over: the merged-away profile it came from.</summary>
+    public string? TakenFrom { get; init; }
+
     [JsonPropertyName("_etag")]
     public string? ETag { get; init; }
 }

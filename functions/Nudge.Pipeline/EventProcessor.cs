@@ -377,13 +377,17 @@ public sealed class EventProcessor(IngestLimits limits, TimeProvider? time = nul
                 await s.PutDeviceAsync(d);
             }
 
-            await s.DeleteProfileAsync(secondary.Key);
             if (p.Version == 0)
             {
                 p.UpdatedAt = op.ReceivedAt;
             }
 
+            // The merged primary is stored before the secondary is deleted: it takes over the secondary's identifiers
+            // (the secondary is in its MergedFrom), so on a store whose sessions are not transactions a crash between
+            // the two leaves them with the primary, never with nobody; the retried op then finds the secondary and
+            // finishes. The other order lost the secondary's ids, emails and attributes in that window.
             await s.PutProfileAsync(p);
+            await s.DeleteProfileAsync(secondary.Key);
             await SystemEventAsync(p.Key, "profiles_merged", new JsonObject
             {
                 ["merged_cio_id"] = Identifier.CioPrefix + secondary.Key,

@@ -72,6 +72,44 @@ public sealed class CosmosCrashSafetyTests(CosmosEmulator emulator) : IAsyncLife
     }
 
     [Fact]
+    public async Task MergeHandOver_CutOffBeforeThePrimaryWasWritten_StaysWithTheSecondary_AndTheRetryFinishes()
+    {
+        await PutAsync(NewProfile("secondary", "u1", "ann@example.com"));
+        var primary = NewProfile("primary", "u1", "ann@example.com");
+        primary.MergedFrom = ["secondary"];
+        _faults.CrashBeforeNextWrite("people");
+        await Assert.ThrowsAsync<SimulatedCrashException>(() => PutAsync(primary));
+
+        // The claims now name the primary, which does not exist: they still resolve to the secondary, long after.
+        _clock.Advance(PastTheGrace);
+        Assert.Equal("secondary", await _store.ResolveAsync(new Identifier(IdentifierKind.Id, "u1")));
+        Assert.Equal("secondary", await _store.ResolveAsync(Identifier.Email("ann@example.com")));
+        await Assert.ThrowsAsync<ConcurrencyException>(() => PutAsync(NewProfile("someone-else", "u1")));
+
+        // The retried merge writes the primary, then deletes the secondary.
+        primary.Version = 0;
+        await PutAsync(primary);
+        await CommitAsync(s => s.DeleteProfileAsync("secondary"));
+        Assert.Equal("primary", await _store.ResolveAsync(new Identifier(IdentifierKind.Id, "u1")));
+        Assert.Equal("primary", await _store.ResolveAsync(Identifier.Email("ann@example.com")));
+    }
+
+    [Fact]
+    public async Task MergeHandOver_PrimaryWriteRefused_HandsTheIdentifiersBack()
+    {
+        await PutAsync(NewProfile("secondary", "u1"), NewProfile("primary", null, "p@example.com"));
+        var loser = (await _store.GetProfileAsync("primary"))!;
+        var winner = (await _store.GetProfileAsync("primary"))!;
+        winner.Attributes["plan"] = new AttributeValue { Value = "pro", SetAtMs = 1 };
+        loser.Id = "u1";
+        loser.MergedFrom = ["secondary"];
+        await Assert.ThrowsAsync<ConcurrencyException>(() => PutAsync(loser, beforeProfileWrite: () => PutAsync(winner)));
+
+        Assert.Equal("secondary", await _store.ResolveAsync(new Identifier(IdentifierKind.Id, "u1")));
+        await Assert.ThrowsAsync<ConcurrencyException>(() => PutAsync(NewProfile("someone-else", "u1")));
+    }
+
+    [Fact]
     public async Task RefusedProfileWrite_GivesBackTheIdentifiersItClaimed()
     {
         await PutAsync(NewProfile("k1", "u1"));

@@ -97,6 +97,32 @@ public abstract partial class StoreConformance : IAsyncLifetime
         UpdatedAt = T0,
     };
 
+    [Fact]
+    public async Task PutProfile_IdentifiersOfAProfileItMergedFrom_PassToIt_OthersStayRefused()
+    {
+        await PutAsync(NewProfile("secondary", "u1", "ann@example.com", "anon-1"), NewProfile("other", "u2"));
+
+        // An identity merge stores the primary (listing the secondary in MergedFrom) before deleting the secondary.
+        var primary = NewProfile("primary", "u1", "ann@example.com", "anon-1");
+        primary.MergedFrom = ["secondary"];
+        await PutAsync(primary);
+
+        Assert.Equal("primary", await Store.ResolveAsync(new Identifier(IdentifierKind.Id, "u1")));
+        Assert.Equal("primary", await Store.ResolveAsync(Identifier.Email("ann@example.com")));
+        Assert.Equal("primary", await Store.ResolveAsync(new Identifier(IdentifierKind.AnonymousId, "anon-1")));
+
+        // Deleting the merged-away profile takes nothing from the primary.
+        await CommitAsync(s => s.DeleteProfileAsync("secondary"));
+        Assert.Equal("primary", await Store.ResolveAsync(new Identifier(IdentifierKind.Id, "u1")));
+        Assert.Equal("primary", await Store.ResolveAsync(new Identifier(IdentifierKind.AnonymousId, "anon-1")));
+
+        // A profile that did not merge "other" still cannot take its id.
+        var thief = NewProfile("thief", "u2");
+        thief.MergedFrom = ["secondary"];
+        await Assert.ThrowsAsync<ConcurrencyException>(() => PutAsync(thief));
+        Assert.Equal("other", await Store.ResolveAsync(new Identifier(IdentifierKind.Id, "u2")));
+    }
+
     protected static Device NewDevice(string token, string profileKey, string? deviceId = null) => new()
     {
         Token = token,

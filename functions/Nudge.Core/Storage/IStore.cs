@@ -97,7 +97,9 @@ public interface IStoreSession : IAsyncDisposable
 
     /// <summary>
     /// Inserts (Version 0) or replaces (Version must equal the stored one) a profile and makes its id, email,
-    /// anonymous ids and aliases resolve to it. Increments <see cref="Profile.Version"/>.
+    /// anonymous ids and aliases resolve to it. Increments <see cref="Profile.Version"/>. An identifier held by a
+    /// profile listed in <see cref="Profile.MergedFrom"/> passes to this one (an identity merge stores the primary
+    /// before it deletes the secondary).
     /// </summary>
     /// <exception cref="ConcurrencyException">The stored version differs, or an identifier belongs to another profile.</exception>
     Task PutProfileAsync(Profile profile);

@@ -276,10 +276,15 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
                 await del.ExecuteNonQueryAsync();
             }
 
+            // Held by someone else: taken over only from a profile merged into this one (see IStoreSession.PutProfileAsync).
+            var mergedFrom = JsonSerializer.Serialize(p.MergedFrom);
             foreach (var (kind, value) in Queries.IdentifiersOf(p))
             {
-                await using var ins = Prepared.Cmd(c, "INSERT INTO identifiers(kind, value, profile_key) VALUES($t, $v, $k) ON CONFLICT DO NOTHING", tx,
-                    ("$t", kind), ("$v", value), ("$k", p.Key));
+                await using var ins = Prepared.Cmd(c, """
+                    INSERT INTO identifiers(kind, value, profile_key) VALUES($t, $v, $k)
+                    ON CONFLICT(kind, value) DO UPDATE SET profile_key = excluded.profile_key
+                    WHERE identifiers.profile_key IN (SELECT value FROM json_each($m))
+                    """, tx, ("$t", kind), ("$v", value), ("$k", p.Key), ("$m", mergedFrom));
                 if (await ins.ExecuteNonQueryAsync() == 0 && !kind.StartsWith("alias_", StringComparison.Ordinal))
                 {
                     throw new ConcurrencyException($"{kind} '{value}' belongs to another profile");
