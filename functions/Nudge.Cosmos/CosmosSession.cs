@@ -87,6 +87,8 @@ internal sealed class CosmosSession(CosmosStore store) : IStoreSession
 
     public Task MarkTokenBouncedAsync(string token, DateTimeOffset at, string detail) => store.MarkTokenBouncedCoreAsync(token, at, detail);
 
+    public Task<IReadOnlyList<string>> FindProfilesByPhoneAsync(string e164) => store.FindProfilesByPhoneCoreAsync(e164);
+
     /// <summary>Records the session's idempotency keys; every other write is in the store already.</summary>
     public async Task CommitAsync()
     {

@@ -89,7 +89,7 @@ public sealed partial class CosmosStore
                 // A merge alias someone else holds stays theirs (as in the SQLite store): it just does not resolve here.
             }
 
-            var doc = new PersonDoc<Profile> { Id = CosmosIds.Profile, Pk = p.Key, Type = DocType.Profile, Version = p.Version + 1, Doc = p };
+            var doc = new PersonDoc<Profile> { Id = CosmosIds.Profile, Pk = p.Key, Type = DocType.Profile, Version = p.Version + 1, Phones = PhonesOf(p), Doc = p };
             var written = current is null
                 ? await People.CreateAsync(doc, p.Key)
                 : await People.ReplaceAsync(doc, CosmosIds.Profile, p.Key, current.ETag!);
@@ -147,6 +147,22 @@ public sealed partial class CosmosStore
         {
             await ReleaseAsync(kind, value, key);
         }
+    }
+
+    internal async Task<IReadOnlyList<string>> FindProfilesByPhoneCoreAsync(string e164)
+    {
+        // Across people: one cross-partition query on the indexed phones field (inbound SMS are rare next to sends).
+        var q = new QueryDefinition("SELECT VALUE c.pk FROM c WHERE c.type = @t AND ARRAY_CONTAINS(c.phones, @p)")
+            .WithParameter("@t", DocType.Profile).WithParameter("@p", e164);
+        return [.. (await People.QueryAllAsync<string>(q, null)).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+    }
+
+    /// <summary>The profile's phone numbers as stored (E.164), or null when it has none (the field is then left out).</summary>
+    private static List<string>? PhonesOf(Profile p)
+    {
+        var phones = new[] { p.GetString(Consent.SmsPhoneAttr), p.GetString(Consent.PhoneAttr) }
+            .Where(x => !string.IsNullOrEmpty(x)).Select(x => x!).Distinct(StringComparer.Ordinal).ToList();
+        return phones.Count == 0 ? null : phones;
     }
 
     private Task<PersonDoc<Profile>?> ReadProfileAsync(string key, CancellationToken ct) =>

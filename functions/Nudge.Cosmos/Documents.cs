@@ -49,6 +49,12 @@ internal sealed record PersonDoc<T>
     /// <summary>Outbox entries: when recorded.</summary>
     public long? RecordedAt { get; init; }
 
+    /// <summary>
+    /// Profiles: the person's phone numbers (sms_phone and phone, E.164), beside the unindexed document so that an
+    /// inbound SMS finds its sender with an indexed query.
+    /// </summary>
+    public List<string>? Phones { get; init; }
+
     /// <summary>Instances and messages that are due at some time: the timer entry that makes the sweep find them.</summary>
     public TimerRef? Timer { get; init; }
 

@@ -10,7 +10,7 @@ namespace Nudge.Pipeline;
 /// an op seen before changes nothing. Writes profile, device and event changes and records device and identity
 /// diagnostics on the person's timeline.
 /// </summary>
-public sealed class EventProcessor(IngestLimits limits, TimeProvider? time = null, JourneyRuntime? journeys = null)
+public sealed partial class EventProcessor(IngestLimits limits, TimeProvider? time = null, JourneyRuntime? journeys = null)
 {
     public async Task ProcessAsync(IStoreSession s, IngestOp op)
     {
@@ -29,6 +29,8 @@ public sealed class EventProcessor(IngestLimits limits, TimeProvider? time = nul
             case OpKind.DeleteProfile: await run.DeleteProfileAsync(); break;
             case OpKind.Suppress or OpKind.Unsuppress: await run.SuppressAsync(op.Kind == OpKind.Suppress); break;
             case OpKind.Merge: await run.MergeAsync(); break;
+            case OpKind.MessageReport: await ApplyReportAsync(s, op, (time ?? TimeProvider.System).GetUtcNow()); break;
+            case OpKind.SmsKeyword: await ApplySmsKeywordAsync(s, op); break;
             default: throw new InvalidOperationException($"unknown op kind {op.Kind}");
         }
     }

@@ -195,17 +195,23 @@ public sealed class JourneyRuntime(IReadOnlyList<JourneyDefinition> journeys, Jo
         await s.PutInstanceAsync(i);
         foreach (var m in result.Messages)
         {
-            await s.TryAddMessageAsync(m);
+            // The status it was created with (drafted, or undeliverable / failed with its reason) is its first delivery event;
+            // a retried step finds the message stored and records nothing again.
+            if (await s.TryAddMessageAsync(m))
+            {
+                await s.AppendDeliveryEventAsync(DeliveryEvent.For(m, m.Status, m.CreatedAt, m.Reason) with { RecordedAt = now });
+            }
         }
 
         if (result.ConvertedAt is { } at)
         {
             foreach (var m in (await s.GetMessagesSinceAsync(p.Key, i.StartedAt)).Where(m => m.InstanceId == i.Id && m.CountsTowardCaps && m.Status != MessageStatus.Converted))
             {
-                m.Status = MessageStatus.Converted;
-                m.ConvertedAt = at;
-                m.History.Add(new StatusChange(MessageStatus.Converted, at, null));
-                await s.PutMessageAsync(m);
+                if (StatusTransitions.Apply(m, MessageStatus.Converted, at, null, "journey:" + j.Id) is { } converted)
+                {
+                    await s.PutMessageAsync(m);
+                    await s.AppendDeliveryEventAsync(converted with { RecordedAt = now });
+                }
             }
         }
 

@@ -50,6 +50,9 @@ public sealed record SendOptions
 
     /// <summary>Extra headers for an email (List-Unsubscribe on marketing mail); null adds none.</summary>
     public Func<Message, IReadOnlyDictionary<string, string>>? EmailHeaders { get; init; }
+
+    /// <summary>Rewrites an email's HTML just before it is sent (open pixel, signed click links); null sends it as rendered.</summary>
+    public Func<Message, string, string>? EmailHtml { get; init; }
 }
 
 /// <summary>
@@ -241,7 +244,9 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
     }
 
     /// <summary>One message's attempt: what each pending recipient came to, at <paramref name="Now"/>, under the claim until <paramref name="Claim"/>.</summary>
-    private sealed record Attempt(Message Message, List<MessageDelivery> Deliveries, List<RecipientResult> Results, List<string> Warnings, DateTimeOffset Now, DateTimeOffset Claim);
+    /// <remarks><paramref name="Blocked"/>: the person withdrew consent or was suppressed since the message was drafted (the reason); nothing was sent.</remarks>
+    private sealed record Attempt(Message Message, List<MessageDelivery> Deliveries, List<RecipientResult> Results, List<string> Warnings, DateTimeOffset Now, DateTimeOffset Claim,
+        string? Blocked = null);
 
     /// <summary>What happened to one pending recipient: a provider outcome, or dropped before any call.</summary>
     private sealed record RecipientResult(int Index, string Provider, SendOutcome? Outcome, string? DropReason);
@@ -251,6 +256,14 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
     {
         var deliveries = Deliveries(m);
         var warnings = new List<string>();
+
+        // Consent may have been withdrawn since the step drafted the message (STOP reply, unsubscribe, suppression): checked
+        // again right before the call. Not cancellable, like the attempt itself.
+        if (Withdrawn(await store.GetProfileAsync(m.ProfileKey, CancellationToken.None), m) is { } blocked)
+        {
+            return new Attempt(m, deliveries, [], warnings, now, claim, blocked);
+        }
+
         var pending = deliveries.Select((d, i) => (d, i)).Where(x => x.d.Status == DeliveryStatus.Pending).ToList();
         var results = pending.Count == 1
             ? [await SendOneAsync(m, pending[0].d, pending[0].i, targets, warnings, ct)]
@@ -312,7 +325,8 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
                     var p = channels.Email;
                     provider = p.Name;
                     var headers = _o.EmailHeaders?.Invoke(m) ?? new Dictionary<string, string>();
-                    call = () => p.SendAsync(new EmailRequest(m.Id, d.Recipient, Text(m.Content, "subject") ?? "", Text(m.Content, "html"), Text(m.Content, "text"), headers), ct);
+                    var html = Text(m.Content, "html") is { } h && _o.EmailHtml is { } track ? track(m, h) : Text(m.Content, "html");
+                    call = () => p.SendAsync(new EmailRequest(m.Id, d.Recipient, Text(m.Content, "subject") ?? "", html, Text(m.Content, "text"), headers), ct);
                     break;
                 }
         }
@@ -358,6 +372,14 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
     {
         // Work on other records runs only once the outcome is recorded, which succeeds only while this attempt's claim holds.
         var effects = new List<Func<Task>>();
+
+        // The delivery event of a status this attempt gives the message, kept in the same session once the outcome is recorded.
+        void Event(string status, string? reason, MessageDelivery? d)
+        {
+            var e = DeliveryEvent.For(m, status, now, reason, d?.Recipient, d?.ProviderId) with { RecordedAt = now };
+            effects.Add(() => s.AppendDeliveryEventAsync(e));
+        }
+
         async Task RecordAsync()
         {
             if (await s.TryRecordSendOutcomeAsync(m, claim))
@@ -371,6 +393,25 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
 
         var deliveries = a.Deliveries;
         m.Deliveries = deliveries;
+        if (a.Blocked is { } blocked)
+        {
+            // No provider was called: every pending recipient is dropped and the message ends undeliverable, without fallback
+            // (the person said no, or is suppressed; another channel is for a new step to decide).
+            foreach (var d in deliveries.Where(d => d.Status == DeliveryStatus.Pending))
+            {
+                (d.Status, d.Reason, d.At) = (DeliveryStatus.Dropped, blocked, now);
+            }
+
+            m.Ready = false;
+            m.NextAttemptAt = null;
+            m.Status = MessageStatus.Undeliverable;
+            m.Reason = blocked;
+            m.History.Add(new StatusChange(MessageStatus.Undeliverable, now, blocked));
+            Event(MessageStatus.Undeliverable, blocked, null);
+            await RecordAsync();
+            return;
+        }
+
         m.Attempts++;
         if (m.Channel == Channel.Sms)
         {
@@ -480,6 +521,7 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
             }
 
             m.History.Add(new StatusChange(MessageStatus.Attempted, now, retryReason));
+            Event(MessageStatus.Attempted, retryReason, null);
             await RecordAsync();
             return;
         }
@@ -491,8 +533,10 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
             m.Status = MessageStatus.Sent;
             m.Reason = null;
             m.SentAt = now;
-            var provider = deliveries.First(d => d.Status == DeliveryStatus.Sent).Provider;
-            m.History.Add(new StatusChange(MessageStatus.Sent, now, provider == SandboxProvider.ProviderName ? "sandbox" : null));
+            var sent = deliveries.First(d => d.Status == DeliveryStatus.Sent);
+            var sentReason = sent.Provider == SandboxProvider.ProviderName ? "sandbox" : null;
+            m.History.Add(new StatusChange(MessageStatus.Sent, now, sentReason));
+            Event(MessageStatus.Sent, sentReason, sent);
             await RecordAsync();
             return;
         }
@@ -504,6 +548,7 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
         m.Status = status;
         m.Reason = reason;
         m.History.Add(new StatusChange(status, now, reason));
+        Event(status, reason, deliveries.FirstOrDefault(d => d.Status == status) ?? (deliveries.Count == 1 ? deliveries[0] : null));
         if (m.Fallbacks is [var fb, .. var rest])
         {
             var reasons = (JsonObject)m.FallbackReasons.DeepClone();
@@ -549,12 +594,43 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
                     next2.History.Add(new StatusChange(MessageStatus.Undeliverable, now, MessageReason.FrequencyCapped));
                 }
 
-                await s.TryAddMessageAsync(next2);
+                if (await s.TryAddMessageAsync(next2))
+                {
+                    var first = next2.Status == MessageStatus.Drafted ? MessageReason.FellBack : next2.Reason;
+                    await s.AppendDeliveryEventAsync(DeliveryEvent.For(next2, next2.Status, now, first) with { RecordedAt = now });
+                }
             });
             m.FallbackMessageId = next2.Id;
         }
 
         await RecordAsync();
+    }
+
+    /// <summary>
+    /// Why <paramref name="m"/> must not go out any more, or null: the person is suppressed, or withdrew this channel's
+    /// consent (SMS opt-out, email unsubscribe, push opt-out). Only explicit withdrawals count here: positive consent was
+    /// checked when the step drafted the message. A person no longer stored blocks nothing (the message goes with them).
+    /// </summary>
+    private static string? Withdrawn(Profile? p, Message m)
+    {
+        if (p is null)
+        {
+            return null;
+        }
+
+        if (p.Suppressed)
+        {
+            return MessageReason.Suppressed;
+        }
+
+        var c = p.Consent;
+        return m.Channel switch
+        {
+            Channel.Push when c.PushOptIn == false => MessageReason.ConsentMissing,
+            Channel.Sms when c.SmsConsent == false => MessageReason.ConsentMissing,
+            Channel.Email when c.EmailUnsubscribed => MessageReason.ConsentMissing,
+            _ => null,
+        };
     }
 
     /// <summary>True when a fallback message would break a cap (global caps by priority, then its journey's own).</summary>

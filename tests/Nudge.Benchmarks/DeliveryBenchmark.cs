@@ -889,6 +889,8 @@ internal static class DeliveryBenchmark
 
         public Task MarkTokenBouncedAsync(string token, DateTimeOffset at, string detail) => inner.MarkTokenBouncedAsync(token, at, detail);
 
+        public Task<IReadOnlyList<string>> FindProfilesByPhoneAsync(string e164) => inner.FindProfilesByPhoneAsync(e164);
+
         public Task CommitAsync() => times.Time(_claims ? Phase.ClaimCommit : Phase.ApplyCommit, inner.CommitAsync);
 
         public async ValueTask DisposeAsync()

@@ -131,6 +131,8 @@ public sealed class FaultyStore(IStore inner) : IStore
 
         public Task MarkTokenBouncedAsync(string token, DateTimeOffset at, string detail) => s.MarkTokenBouncedAsync(token, at, detail);
 
+        public Task<IReadOnlyList<string>> FindProfilesByPhoneAsync(string e164) => s.FindProfilesByPhoneAsync(e164);
+
         public Task CommitAsync() => s.CommitAsync();
 
         public ValueTask DisposeAsync() => s.DisposeAsync();

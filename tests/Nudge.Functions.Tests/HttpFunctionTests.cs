@@ -1,6 +1,8 @@
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
 using Nudge.Core.Ingest;
+using Nudge.Core.Messages;
+using Nudge.Core.Storage;
 using Nudge.Delivery.Email;
 using Nudge.Pipeline;
 
@@ -111,6 +113,35 @@ public sealed class HttpFunctionTests(FunctionsHostFixture f) : IClassFixture<Fu
         var op = IngestOpJson.Deserialize(Assert.Single(post.Messages("events")).ToJsonString());
         Assert.Equal("abc123", op.Target!.Value);
         Assert.True(op.Attributes!["unsubscribed"]!.GetValue<bool>());
+    }
+
+    [Fact]
+    public async Task Webhooks_EmailOpenPixel_EmitsAReportOnEventsThatProcessEventApplies()
+    {
+        await f.IngestAndProcessAsync("PUT", "/api/v1/customers/olga", """{"email":"olga@example.com","first_name":"Olga"}""");
+        var signedUp = await f.IngestAndProcessAsync("POST", "/api/v1/customers/olga/events", """{"name":"signed_up","id":"evt-olga-1"}""");
+        var send = Assert.Single(signedUp.Messages("sends"));
+        var messageId = send["messageId"]!.GetValue<string>();
+        Assert.Equal(200, (await f.InvokeAsync("send", HostPayloads.ServiceBus("send", "message", send))).Status);
+        var token = f.App.Services.GetRequiredService<EmailTracking>().OpenToken(messageId);
+
+        var bad = await f.InvokeAsync("webhooks", HostPayloads.Http("webhooks", "GET", "/e/o/" + token[..^2] + "xx"));
+        var pixel = await f.InvokeAsync("webhooks", HostPayloads.Http("webhooks", "GET", "/e/o/" + token));
+
+        Assert.Equal(200, bad.Res!["statusCode"]!.GetValue<int>());
+        Assert.Empty(bad.Messages("events"));
+        Assert.Equal(200, pixel.Res!["statusCode"]!.GetValue<int>());
+        Assert.Equal("image/gif", pixel.Res["headers"]!["Content-Type"]!.GetValue<string>());
+        var op = Assert.Single(pixel.Messages("events"));
+        Assert.Equal(OpKind.MessageReport, IngestOpJson.Deserialize(op.ToJsonString()).Kind);
+
+        var applied = await f.InvokeAsync("process-event", HostPayloads.ServiceBus("process-event", "event", op));
+
+        Assert.Equal(200, applied.Status);
+        var message = await f.Store.GetMessageAsync(messageId);
+        Assert.Equal(MessageStatus.Opened, message!.Status);
+        Assert.Contains(await f.Store.GetDeliveryEventsAsync(new DeliveryEventQuery(DateTimeOffset.UnixEpoch, DateTimeOffset.MaxValue, 1000)),
+            e => e.MessageId == messageId && e.Metric == MessageStatus.Opened);
     }
 
     [Fact]

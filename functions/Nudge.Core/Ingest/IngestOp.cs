@@ -14,6 +14,12 @@ public enum OpKind
     Suppress,
     Unsuppress,
     Merge,
+
+    /// <summary>A metric reported for a message (provider webhook, email pixel or link, app SDK); see <see cref="IngestOp.Report"/>.</summary>
+    MessageReport,
+
+    /// <summary>An SMS opt-out or opt-in keyword from a phone number; see <see cref="IngestOp.Phone"/>.</summary>
+    SmsKeyword,
 }
 
 /// <summary>
@@ -65,7 +71,29 @@ public sealed record IngestOp
 
     /// <summary>The client's IP as sent in the call (Segment context.ip), for consent records.</summary>
     public string? Ip { get; init; }
+
+    /// <summary>
+    /// <see cref="OpKind.MessageReport"/>: the metric reported for one message. <see cref="Attributes"/> may carry a consent
+    /// change that comes with it (unsubscribed, sms_consent), applied to the message's person (or to <see cref="Target"/>
+    /// when the message is unknown) with <see cref="Source"/> and <see cref="Timestamp"/> in the consent history.
+    /// </summary>
+    public MetricReport? Report { get; init; }
+
+    /// <summary><see cref="OpKind.SmsKeyword"/>: the E.164 number that sent the keyword; <see cref="Attributes"/> holds the sms_consent change.</summary>
+    public string? Phone { get; init; }
 }
+
+/// <summary>
+/// A metric reported for a message. <paramref name="Metric"/> is a message status (delivered, opened, clicked, converted,
+/// sent, bounced, dropped, failed) or an event-only metric (<see cref="Messages.ReportedMetric"/>).
+/// </summary>
+/// <param name="MessageId">Nudge's message id (the delivery_id the provider or SDK echoes back).</param>
+/// <param name="Metric">What happened.</param>
+/// <param name="Reason">Why, for a non-delivery (machine-readable).</param>
+/// <param name="Key">The reporter's idempotency key (Twilio MessageSid + status, SendGrid sg_event_id).</param>
+/// <param name="Recipient">The device token, phone number or email the report is about, when known.</param>
+/// <param name="ProviderId">The provider's id for the message (Twilio MessageSid, SendGrid sg_message_id).</param>
+public sealed record MetricReport(string MessageId, string Metric, string? Reason = null, string? Key = null, string? Recipient = null, string? ProviderId = null);
 
 /// <summary>A tracked event: name, type (event, page, screen, group) and data.</summary>
 public sealed record EventData(string Name, string Type, JsonObject Data);

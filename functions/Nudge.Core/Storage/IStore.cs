@@ -181,6 +181,12 @@ public interface IStoreSession : IAsyncDisposable
     /// <summary>Remembers that a push token bounced at <paramref name="at"/>, so later sends to it are dropped.</summary>
     Task MarkTokenBouncedAsync(string token, DateTimeOffset at, string detail);
 
+    /// <summary>
+    /// Keys of the people whose <c>sms_phone</c> or <c>phone</c> attribute is <paramref name="e164"/> (as stored: E.164),
+    /// in key order; sees the session's own writes. Several people may share a number: an inbound STOP concerns them all.
+    /// </summary>
+    Task<IReadOnlyList<string>> FindProfilesByPhoneAsync(string e164);
+
     Task CommitAsync();
 }
 

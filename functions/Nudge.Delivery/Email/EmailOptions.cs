@@ -209,6 +209,12 @@ public sealed class SendGridEmailOptions
     /// <summary>API root: https://api.sendgrid.com (https://api.eu.sendgrid.com for EU-pinned subusers).</summary>
     public string BaseUrl { get; set; } = "https://api.sendgrid.com";
 
+    /// <summary>
+    /// The Event Webhook's verification key (Settings > Mail Settings > Signed Event Webhook): base64 DER
+    /// SubjectPublicKeyInfo of a P-256 key. Nudge accepts POST /webhooks/sendgrid only when it is set and the signature verifies.
+    /// </summary>
+    public string? WebhookPublicKey { get; set; }
+
     /// <summary>The settings with the API key shown only as set / not set.</summary>
     public override string ToString() =>
         $"{{ BaseUrl = {BaseUrl}, ApiKey = {(string.IsNullOrEmpty(ApiKey) ? "(not set)" : "(set)")} }}";

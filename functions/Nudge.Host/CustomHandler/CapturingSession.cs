@@ -85,6 +85,8 @@ public sealed class CapturingSession(IStoreSession inner) : IStoreSession
 
     public Task MarkTokenBouncedAsync(string token, DateTimeOffset at, string detail) => inner.MarkTokenBouncedAsync(token, at, detail);
 
+    public Task<IReadOnlyList<string>> FindProfilesByPhoneAsync(string e164) => inner.FindProfilesByPhoneAsync(e164);
+
     public Task CommitAsync() => inner.CommitAsync();
 
     public ValueTask DisposeAsync() => inner.DisposeAsync();

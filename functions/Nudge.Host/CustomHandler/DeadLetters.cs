@@ -42,6 +42,7 @@ public static class DeadLetters
 
         m.History.Add(new StatusChange(MessageStatus.Failed, now, $"{Reason}: {error}"));
         await s.PutMessageAsync(m);
+        await s.AppendDeliveryEventAsync(DeliveryEvent.For(m, MessageStatus.Failed, now, Reason) with { RecordedAt = now });
         await s.CommitAsync();
         return true;
     }

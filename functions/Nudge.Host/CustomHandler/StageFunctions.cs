@@ -172,6 +172,11 @@ public sealed class StageFunctions(
             _ when string.IsNullOrEmpty(op.MessageId) => "messageId",
             OpKind.Track when op.Event is null => "event",
             OpKind.Track => null,
+
+            // Reports and SMS keywords name a message or a phone number, not a person.
+            OpKind.MessageReport when op.Report is null => "report",
+            OpKind.SmsKeyword when op.Phone is null || op.Attributes is null => "phone",
+            OpKind.MessageReport or OpKind.SmsKeyword => null,
             _ when op.Target is null => "target",
             OpKind.UpsertDevice or OpKind.DeleteDevice when op.Device is null => "device",
             OpKind.Merge when op.Secondary is null => "secondary",

@@ -35,6 +35,20 @@ public sealed class NudgeOptions
     public CosmosStoreOptions Cosmos { get; set; } = new();
 
     public FunctionsOptions Functions { get; set; } = new();
+
+    public SmsOptions Sms { get; set; } = new();
+}
+
+/// <summary>Settings under "Nudge:Sms": how Nudge answers people's SMS replies.</summary>
+public sealed class SmsOptions
+{
+    /// <summary>Default <see cref="HelpReply"/>.</summary>
+    public const string DefaultHelpReply = "Reply STOP to unsubscribe or START to subscribe again. Msg & data rates may apply.";
+
+    /// <summary>The answer to an inbound HELP or INFO (TwiML &lt;Message&gt;); at most 1,600 characters (Twilio's body limit).</summary>
+    [Required]
+    [StringLength(1600, MinimumLength = 1)]
+    public string HelpReply { get; set; } = DefaultHelpReply;
 }
 
 /// <summary>Settings under "Nudge:Store": which profile store Nudge uses.</summary>

@@ -121,6 +121,9 @@ public static class NudgeServer
         builder.Services.AddSingleton(new EventProcessor(limits, time, runtime));
         var links = new UnsubscribeLinks(System.Text.Encoding.UTF8.GetBytes(credentials.LinkKey));
         builder.Services.AddSingleton(links);
+        var tracking = new EmailTracking(System.Text.Encoding.UTF8.GetBytes(credentials.LinkKey));
+        builder.Services.AddSingleton(tracking);
+        builder.Services.AddSingleton(new DeliveryMetricsParser(limits));
         Uri? listening = null;
         var (channels, sendOptions) = DeliverySetup.Load(builder.Configuration, options, time, links, () => listening ?? new Uri(DefaultUrl), providerHandlers);
         builder.Services.AddSingleton(new SendStage(store, channels, sendOptions with
@@ -128,7 +131,11 @@ public static class NudgeServer
             QuietHours = engineOptions.Schedule,
             Caps = engineOptions.Caps,
             JourneyCaps = id => runtime.Find(id)?.Caps ?? [],
+
+            // Open pixel and signed click links point where unsubscribe links do: the public address, else the listening one.
+            EmailHtml = (m, html) => tracking.Rewrite(html, m.Id, sendOptions.PublicBaseUrl ?? listening ?? new Uri(DefaultUrl)),
         }));
+        builder.Services.AddSingleton(WebhookSettings.Load(builder.Configuration, options, sendOptions.PublicBaseUrl));
         if (!functions)
         {
             builder.Services.AddSingleton<WorkSignal>();
@@ -155,6 +162,9 @@ public static class NudgeServer
         app.MapJourneysAdmin();
 
         app.MapUnsubscribe();
+        app.MapEmailTracking();
+        app.MapTwilioWebhooks();
+        app.MapSendGridWebhook();
         if (functions)
         {
             app.MapFunctions();

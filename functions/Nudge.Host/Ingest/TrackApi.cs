@@ -39,6 +39,12 @@ public static class TrackApi
             Accept(c, (p, _, now) => p.Unsuppress(RouteValues.Decode(id), now), readBody: false));
         g.MapPost("/merge_customers", (Delegate)((HttpContext c) =>
             Accept(c, (p, body, now) => p.Merge(body!, now))));
+
+        // The app SDKs' delivery metrics (legacy push call and /metrics): reports on a message, by its delivery_id.
+        g.MapPost("/push/events", (Delegate)((HttpContext c) =>
+            Accept(c, (_, body, now) => c.RequestServices.GetRequiredService<DeliveryMetricsParser>().PushEvent(body!, now))));
+        g.MapPost("/metrics", (Delegate)((HttpContext c) =>
+            Accept(c, (_, body, now) => c.RequestServices.GetRequiredService<DeliveryMetricsParser>().Metric(body!, now))));
         return app;
     }
 

@@ -1,6 +1,8 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using Nudge.Core.Ingest;
+using Nudge.Core.Messages;
+using Nudge.Core.Profiles;
 using Nudge.Delivery.Email;
 using Nudge.Host.Ingest;
 
@@ -41,12 +43,19 @@ public static class UnsubscribeApi
                 return NotFound();
             }
 
-            var parser = c.RequestServices.GetRequiredService<TrackApiParser>();
+            // A report on the message (the unsubscribed metric) carrying the consent change for its person; the signed
+            // profile key reaches the person even when the message is gone.
             var now = c.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow();
-            var op = parser.Identify("cio_" + profileKey, new JsonObject { ["unsubscribed"] = true, ["_update"] = true }, now) with
+            var op = new IngestOp
             {
-                Source = Source,
+                Kind = OpKind.MessageReport,
                 MessageId = $"unsubscribe:{messageId}:{now.ToUnixTimeSeconds()}",
+                Source = Source,
+                Timestamp = now,
+                ReceivedAt = now,
+                Target = new Identifier(IdentifierKind.CioId, profileKey),
+                Attributes = new JsonObject { [Consent.UnsubscribedAttr] = true },
+                Report = new MetricReport(messageId, ReportedMetric.Unsubscribed, Key: "unsubscribe:" + messageId),
             };
 
             // Durable before the answer, like every accepted API call: a 200 here is never lost.

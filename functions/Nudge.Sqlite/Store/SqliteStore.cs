@@ -50,6 +50,8 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
           id TEXT PRIMARY KEY, at INTEGER NOT NULL, recorded_at INTEGER NOT NULL, doc TEXT NOT NULL) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS delivery_events_at ON delivery_events(at, id);
         CREATE INDEX IF NOT EXISTS delivery_events_recorded ON delivery_events(recorded_at, id);
+        CREATE INDEX IF NOT EXISTS profiles_sms_phone ON profiles(json_extract(doc, '$.attributes.sms_phone.v'));
+        CREATE INDEX IF NOT EXISTS profiles_phone ON profiles(json_extract(doc, '$.attributes.phone.v'));
         """;
 
     private readonly string _cs;
@@ -466,6 +468,24 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
                 ON CONFLICT(token) DO UPDATE SET at = max(at, excluded.at), detail = excluded.detail
                 """, tx, ("$t", token), ("$a", at.ToUnixTimeMilliseconds()), ("$d", detail));
             await cmd.ExecuteNonQueryAsync();
+        }
+
+        public async Task<IReadOnlyList<string>> FindProfilesByPhoneAsync(string e164)
+        {
+            // Expression indexes on the two phone attributes (the same expressions as in the schema, so SQLite uses them).
+            await using var cmd = Prepared.Cmd(c, """
+                SELECT key FROM profiles WHERE json_extract(doc, '$.attributes.sms_phone.v') = $p
+                UNION SELECT key FROM profiles WHERE json_extract(doc, '$.attributes.phone.v') = $p
+                ORDER BY key
+                """, tx, ("$p", e164));
+            await using var r = await cmd.ExecuteReaderAsync();
+            var keys = new List<string>();
+            while (await r.ReadAsync())
+            {
+                keys.Add(r.GetString(0));
+            }
+
+            return keys;
         }
 
         public async Task CommitAsync()
