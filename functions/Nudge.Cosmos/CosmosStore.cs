@@ -188,6 +188,22 @@ public sealed partial class CosmosStore : IStore, IAsyncDisposable
 
     public Task<Profile?> GetProfileAsync(string key, CancellationToken ct = default) => GetProfileCoreAsync(key, ct);
 
+    public async Task<IReadOnlyDictionary<string, Profile>> GetProfilesAsync(IReadOnlyCollection<string> keys, CancellationToken ct = default)
+    {
+        if (keys.Count == 0)
+        {
+            return new Dictionary<string, Profile>();
+        }
+
+        // One ReadMany: each profile is the document "profile" in its person's partition.
+        var docs = await People.ReadManyAsync<PersonDoc<Profile>>(keys.Distinct(StringComparer.Ordinal).Select(k => (CosmosIds.Profile, k)), ct);
+        return docs.ToDictionary(d => d.Pk, d =>
+        {
+            d.Doc.Version = d.Version ?? 0;
+            return d.Doc;
+        }, StringComparer.Ordinal);
+    }
+
     public Task<IReadOnlyList<Device>> GetDevicesAsync(string profileKey, CancellationToken ct = default) => GetDevicesCoreAsync(profileKey, ct);
 
     public Task<Device?> GetDeviceAsync(string token, CancellationToken ct = default) => GetDeviceCoreAsync(token, ct);

@@ -114,14 +114,13 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
                     break;
                 }
 
-                // The devices of every push in the round, and whether their tokens bounced, in one read.
-                var targets = await store.GetPushTargetsAsync(PendingPushTokens(ready), ct);
+                var round = await ReadRoundAsync(ready, ct);
                 total += ready.Count;
                 foreach (var m in ready)
                 {
                     // Not cancellable: a claimed message is attempted (a shutdown cancels its provider call instead).
                     await slots.WaitAsync(CancellationToken.None);
-                    _ = Task.Run(() => AttemptAndReleaseAsync(m, targets, now, claim, done.Writer, slots, ct), CancellationToken.None);
+                    _ = Task.Run(() => AttemptAndReleaseAsync(m, round, now, claim, done.Writer, slots, ct), CancellationToken.None);
                 }
 
                 if (once)
@@ -175,10 +174,19 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
             return false;
         }
 
-        var targets = await store.GetPushTargetsAsync(PendingPushTokens([m]), ct);
-        await ApplyAsync([await AttemptAsync(m, targets, now, claim, ct)]);
+        await ApplyAsync([await AttemptAsync(m, await ReadRoundAsync([m], ct), now, claim, ct)]);
         return true;
     }
+
+    /// <summary>
+    /// What the attempts of a round need from the store, read once for the whole round: the devices of its pushes and
+    /// whether their tokens bounced, and the people the messages are for (their consent is checked again before a call).
+    /// </summary>
+    private sealed record Round(IReadOnlyDictionary<string, (Device Device, DateTimeOffset? BouncedAt)> Targets, IReadOnlyDictionary<string, Profile> People);
+
+    private async Task<Round> ReadRoundAsync(IReadOnlyList<Message> ready, CancellationToken ct) => new(
+        await store.GetPushTargetsAsync(PendingPushTokens(ready), ct),
+        await store.GetProfilesAsync(ready.Select(m => m.ProfileKey).ToHashSet(StringComparer.Ordinal), ct));
 
     /// <summary>The push tokens still waiting for an outcome in <paramref name="messages"/>, for one read of their devices.</summary>
     private static HashSet<string> PendingPushTokens(IEnumerable<Message> messages) =>
@@ -189,12 +197,12 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
             .ToHashSet(StringComparer.Ordinal);
 
     /// <summary>One message's attempt; its call slot is freed however it ends.</summary>
-    private async Task AttemptAndReleaseAsync(Message m, IReadOnlyDictionary<string, (Device Device, DateTimeOffset? BouncedAt)> targets,
+    private async Task AttemptAndReleaseAsync(Message m, Round round,
         DateTimeOffset now, DateTimeOffset claim, System.Threading.Channels.ChannelWriter<Attempt> done, SemaphoreSlim slots, CancellationToken ct)
     {
         try
         {
-            done.TryWrite(await AttemptAsync(m, targets, now, claim, ct));
+            done.TryWrite(await AttemptAsync(m, round, now, claim, ct));
         }
         finally
         {
@@ -251,7 +259,7 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
     /// <summary>What happened to one pending recipient: a provider outcome, or dropped before any call.</summary>
     private sealed record RecipientResult(int Index, string Provider, SendOutcome? Outcome, string? DropReason);
 
-    private async Task<Attempt> AttemptAsync(Message m, IReadOnlyDictionary<string, (Device Device, DateTimeOffset? BouncedAt)> targets,
+    private async Task<Attempt> AttemptAsync(Message m, Round round,
         DateTimeOffset now, DateTimeOffset claim, CancellationToken ct)
     {
         var deliveries = Deliveries(m);
@@ -259,15 +267,15 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
 
         // Consent may have been withdrawn since the step drafted the message (STOP reply, unsubscribe, suppression): checked
         // again right before the call. Not cancellable, like the attempt itself.
-        if (Withdrawn(await store.GetProfileAsync(m.ProfileKey, CancellationToken.None), m) is { } blocked)
+        if (Withdrawn(round.People.GetValueOrDefault(m.ProfileKey), m) is { } blocked)
         {
             return new Attempt(m, deliveries, [], warnings, now, claim, blocked);
         }
 
         var pending = deliveries.Select((d, i) => (d, i)).Where(x => x.d.Status == DeliveryStatus.Pending).ToList();
         var results = pending.Count == 1
-            ? [await SendOneAsync(m, pending[0].d, pending[0].i, targets, warnings, ct)]
-            : await Task.WhenAll(pending.Select(x => SendOneAsync(m, x.d, x.i, targets, warnings, ct)));
+            ? [await SendOneAsync(m, pending[0].d, pending[0].i, round.Targets, warnings, ct)]
+            : await Task.WhenAll(pending.Select(x => SendOneAsync(m, x.d, x.i, round.Targets, warnings, ct)));
         return new Attempt(m, deliveries, [.. results], warnings.Distinct().ToList(), now, claim);
     }
 

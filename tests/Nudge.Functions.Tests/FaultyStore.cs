@@ -57,6 +57,8 @@ public sealed class FaultyStore(IStore inner) : IStore
 
     public Task<IReadOnlyList<OutboxEntry>> GetOutboxAsync(int limit, CancellationToken ct = default) => inner.GetOutboxAsync(limit, ct);
 
+    public Task<IReadOnlyDictionary<string, Profile>> GetProfilesAsync(IReadOnlyCollection<string> keys, CancellationToken ct = default) => inner.GetProfilesAsync(keys, ct);
+
     public Task<IReadOnlyList<DeliveryEvent>> GetDeliveryEventsAsync(DeliveryEventQuery query, CancellationToken ct = default) => inner.GetDeliveryEventsAsync(query, ct);
 
     private sealed class Session(FaultyStore store, IStoreSession s) : IStoreSession

@@ -98,6 +98,23 @@ public abstract partial class StoreConformance : IAsyncLifetime
     };
 
     [Fact]
+    public async Task GetProfiles_ManyKeys_ReturnsThoseThatExistWithTheirVersions()
+    {
+        await PutAsync(NewProfile("k1", "u1"), NewProfile("k2", null, "b@example.com"));
+        var k2 = (await Store.GetProfileAsync("k2"))!;
+        k2.Attributes["plan"] = new AttributeValue { Value = "pro", SetAtMs = 1 };
+        await PutAsync(k2);
+
+        var found = await Store.GetProfilesAsync(["k1", "k2", "missing", "k1"]);
+
+        Assert.Equal(["k1", "k2"], found.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal("u1", found["k1"].Id);
+        Assert.Equal(2, found["k2"].Version);
+        Assert.Equal("pro", found["k2"].Attributes["plan"].Value!.GetValue<string>());
+        Assert.Empty(await Store.GetProfilesAsync([]));
+    }
+
+    [Fact]
     public async Task PutProfile_IdentifiersOfAProfileItMergedFrom_PassToIt_OthersStayRefused()
     {
         await PutAsync(NewProfile("secondary", "u1", "ann@example.com", "anon-1"), NewProfile("other", "u2"));

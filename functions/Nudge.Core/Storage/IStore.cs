@@ -17,6 +17,9 @@ public interface IStore
 
     Task<Profile?> GetProfileAsync(string key, CancellationToken ct = default);
 
+    /// <summary>The profiles of <paramref name="keys"/> that exist, by key: one read for a batch (the send stage's consent check).</summary>
+    Task<IReadOnlyDictionary<string, Profile>> GetProfilesAsync(IReadOnlyCollection<string> keys, CancellationToken ct = default);
+
     Task<IReadOnlyList<Device>> GetDevicesAsync(string profileKey, CancellationToken ct = default);
 
     Task<Device?> GetDeviceAsync(string token, CancellationToken ct = default);

@@ -96,6 +96,28 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
     public Task<Profile?> GetProfileAsync(string key, CancellationToken ct = default) =>
         ReadAsync(c => Queries.GetProfileAsync(c, null, key), ct);
 
+    public Task<IReadOnlyDictionary<string, Profile>> GetProfilesAsync(IReadOnlyCollection<string> keys, CancellationToken ct = default) =>
+        ReadAsync<IReadOnlyDictionary<string, Profile>>(async c =>
+        {
+            var found = new Dictionary<string, Profile>(StringComparer.Ordinal);
+            if (keys.Count == 0)
+            {
+                return found;
+            }
+
+            await using var cmd = Prepared.Cmd(c, "SELECT doc, version FROM profiles WHERE key IN (SELECT value FROM json_each($k))", null,
+                ("$k", JsonSerializer.Serialize(keys)));
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct))
+            {
+                var p = Queries.Doc<Profile>(r);
+                p.Version = r.GetInt64(1);
+                found[p.Key] = p;
+            }
+
+            return found;
+        }, ct);
+
     public Task<IReadOnlyList<Device>> GetDevicesAsync(string profileKey, CancellationToken ct = default) =>
         ReadAsync(c => Queries.DevicesAsync(c, null, "profile_key = $v", profileKey), ct);
 
