@@ -35,6 +35,12 @@ public sealed class NudgeOptions
     public CosmosStoreOptions Cosmos { get; set; } = new();
 
     public FunctionsOptions Functions { get; set; } = new();
+
+    public ReportsOptions Reports { get; set; } = new();
+
+    public AlertOptions Alerts { get; set; } = new();
+
+    public ReportingWebhookOptions ReportingWebhooks { get; set; } = new();
 }
 
 /// <summary>Settings under "Nudge:Store": which profile store Nudge uses.</summary>
