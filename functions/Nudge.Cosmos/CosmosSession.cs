@@ -78,6 +78,8 @@ internal sealed class CosmosSession(CosmosStore store) : IStoreSession
 
     public Task AppendDeliveryEventAsync(DeliveryEvent e) => store.AppendDeliveryEventCoreAsync(e);
 
+    public Task<bool> TryPutCheckpointAsync(Checkpoint checkpoint) => store.TryPutCheckpointCoreAsync(checkpoint);
+
     public Task<bool> TryClaimMessageAsync(string id, DateTimeOffset now, DateTimeOffset until) => store.TryClaimMessageCoreAsync(id, now, until);
 
     public Task<IReadOnlyList<Message>> ClaimReadyMessagesAsync(DateTimeOffset now, DateTimeOffset until, int limit) =>

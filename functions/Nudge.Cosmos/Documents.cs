@@ -179,3 +179,20 @@ internal sealed record DeliveryEventDoc
 
     public required Core.Messages.DeliveryEvent Doc { get; init; }
 }
+
+/// <summary>A named checkpoint (container lookups, pk = id = "checkpoint:" + name, escaped); <see cref="Version"/> counts writes.</summary>
+internal sealed record CheckpointDoc
+{
+    public required string Id { get; init; }
+
+    public required string Pk { get; init; }
+
+    public required string Name { get; init; }
+
+    public required string Value { get; init; }
+
+    public long Version { get; init; }
+
+    [JsonPropertyName("_etag")]
+    public string? ETag { get; init; }
+}

@@ -5,6 +5,7 @@ using Nudge.Core.Ingest;
 using Nudge.Core.Journeys;
 using Nudge.Core.Messages;
 using Nudge.Core.Profiles;
+using Nudge.Core.Reports;
 using Nudge.Core.Storage;
 
 namespace Nudge.Pipeline;
@@ -28,6 +29,9 @@ public sealed class JourneyRuntime(IReadOnlyList<JourneyDefinition> journeys, Jo
     private const int MaxEventsPerRun = 500;
 
     public IReadOnlyList<JourneyDefinition> Journeys { get; } = journeys;
+
+    /// <summary>Which messages a conversion is credited to (reached before the goal, within its window).</summary>
+    public AttributionRule Attribution { get; init; } = AttributionRule.Default;
 
     public JourneyDefinition? Find(string id) => Journeys.FirstOrDefault(j => j.Id == id);
 
@@ -203,14 +207,16 @@ public sealed class JourneyRuntime(IReadOnlyList<JourneyDefinition> journeys, Jo
             }
         }
 
-        if (result.ConvertedAt is { } at)
+        if (result.ConvertedAt is { } at && j.Goal is { } goal)
         {
-            foreach (var m in (await s.GetMessagesSinceAsync(p.Key, i.StartedAt)).Where(m => m.InstanceId == i.Id && m.CountsTowardCaps && m.Status != MessageStatus.Converted))
+            // The instance converted (holdout or not: lift compares the two). Its messages are credited only if they
+            // reached the person before the goal, within the goal's window (Attribution): sent is not reach.
+            foreach (var m in (await s.GetMessagesSinceAsync(p.Key, i.StartedAt)).Where(m => m.InstanceId == i.Id && Attribution.Converts(m, at, goal.Within)))
             {
-                if (StatusTransitions.Apply(m, MessageStatus.Converted, at, null, "journey:" + j.Id) is { } converted)
+                if (StatusTransitions.Apply(m, MessageStatus.Converted, at, null, "goal", key: "goal:" + i.Id) is { } e)
                 {
                     await s.PutMessageAsync(m);
-                    await s.AppendDeliveryEventAsync(converted with { RecordedAt = now });
+                    await s.AppendDeliveryEventAsync(e with { RecordedAt = now });
                 }
             }
         }

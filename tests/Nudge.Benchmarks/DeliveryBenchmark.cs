@@ -819,6 +819,14 @@ internal static class DeliveryBenchmark
         public Task<IReadOnlyDictionary<string, Profile>> GetProfilesAsync(IReadOnlyCollection<string> keys, CancellationToken ct = default) => inner.GetProfilesAsync(keys, ct);
 
         public Task<IReadOnlyList<DeliveryEvent>> GetDeliveryEventsAsync(DeliveryEventQuery query, CancellationToken ct = default) => inner.GetDeliveryEventsAsync(query, ct);
+
+
+        public Task<IReadOnlyList<InstanceOutcome>> GetInstanceOutcomesAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken ct = default) =>
+            inner.GetInstanceOutcomesAsync(from, to, ct);
+
+        public Task<IReadOnlyList<PersonActivity>> GetActivePeopleAsync(DateTimeOffset since, CancellationToken ct = default) => inner.GetActivePeopleAsync(since, ct);
+
+        public Task<Checkpoint?> GetCheckpointAsync(string name, CancellationToken ct = default) => inner.GetCheckpointAsync(name, ct);
     }
 
     /// <summary>A session is a claim (it claimed messages) or an apply (it recorded outcomes); each is timed from open to close.</summary>
@@ -876,6 +884,8 @@ internal static class DeliveryBenchmark
         public Task RecordOutboxAsync(OutboxEntry entry) => inner.RecordOutboxAsync(entry);
 
         public Task AppendDeliveryEventAsync(DeliveryEvent e) => inner.AppendDeliveryEventAsync(e);
+
+        public Task<bool> TryPutCheckpointAsync(Checkpoint checkpoint) => inner.TryPutCheckpointAsync(checkpoint);
 
         public Task<IReadOnlyList<Message>> ClaimReadyMessagesAsync(DateTimeOffset now, DateTimeOffset until, int limit)
         {

@@ -61,6 +61,14 @@ public sealed class FaultyStore(IStore inner) : IStore
 
     public Task<IReadOnlyList<DeliveryEvent>> GetDeliveryEventsAsync(DeliveryEventQuery query, CancellationToken ct = default) => inner.GetDeliveryEventsAsync(query, ct);
 
+
+    public Task<IReadOnlyList<InstanceOutcome>> GetInstanceOutcomesAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken ct = default) =>
+        inner.GetInstanceOutcomesAsync(from, to, ct);
+
+    public Task<IReadOnlyList<PersonActivity>> GetActivePeopleAsync(DateTimeOffset since, CancellationToken ct = default) => inner.GetActivePeopleAsync(since, ct);
+
+    public Task<Checkpoint?> GetCheckpointAsync(string name, CancellationToken ct = default) => inner.GetCheckpointAsync(name, ct);
+
     private sealed class Session(FaultyStore store, IStoreSession s) : IStoreSession
     {
         public Task<bool> TryMarkProcessedAsync(string key, DateTimeOffset at) => s.TryMarkProcessedAsync(key, at);
@@ -116,6 +124,8 @@ public sealed class FaultyStore(IStore inner) : IStore
         public Task RecordOutboxAsync(OutboxEntry entry) => s.RecordOutboxAsync(entry);
 
         public Task AppendDeliveryEventAsync(DeliveryEvent e) => s.AppendDeliveryEventAsync(e);
+
+        public Task<bool> TryPutCheckpointAsync(Checkpoint checkpoint) => s.TryPutCheckpointAsync(checkpoint);
 
         public Task<bool> TryClaimMessageAsync(string id, DateTimeOffset now, DateTimeOffset until)
         {

@@ -64,6 +64,16 @@ public abstract class PipelineFunctions(FunctionsHostFixture f)
     }
 
     [Fact]
+    public async Task Reporting_TimerInvocation_RunsWithoutOutputs_EvenWhenNothingIsConfigured()
+    {
+        var r = await f.InvokeAsync("reporting", HostPayloads.Timer(pastDue: true));
+
+        Assert.Equal(200, r.Status);
+        Assert.Empty(r.Messages("steps"));
+        Assert.Empty(r.Messages("sends"));
+    }
+
+    [Fact]
     public async Task JourneyTimers_DueInstance_EmitsAStepThatRunStepTurnsIntoASend()
     {
         await f.IngestAndProcessAsync("PUT", "/api/v1/customers/cleo", """{"email":"cleo@example.com"}""");

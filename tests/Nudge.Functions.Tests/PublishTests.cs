@@ -75,6 +75,7 @@ public sealed class PublishTests(PublishFixture f) : IClassFixture<PublishFixtur
         { "run-step", "serviceBusTrigger", "steps", "serviceBus:sends" },
         { "send", "serviceBusTrigger", "sends", "" },
         { "journey-timers", "timerTrigger", "*/10 * * * * *", "serviceBus:steps serviceBus:sends" },
+        { "reporting", "timerTrigger", "*/30 * * * * *", "" },
     };
 
     private JsonObject HostJson => JsonNode.Parse(File.ReadAllText(Path.Combine(f.AppDir, "host.json")))!.AsObject();

@@ -65,6 +65,21 @@ public interface IStore
 
     /// <summary>One page of delivery events (reports, alerts, reporting webhooks); see <see cref="DeliveryEventQuery"/>.</summary>
     Task<IReadOnlyList<DeliveryEvent>> GetDeliveryEventsAsync(DeliveryEventQuery query, CancellationToken ct = default);
+
+    /// <summary>
+    /// What became of every journey instance whose <see cref="JourneyInstance.StartedAt"/> is in [<paramref name="from"/>,
+    /// <paramref name="to"/>), in no particular order (holdout lift). Small records; a report reads them all at once.
+    /// </summary>
+    Task<IReadOnlyList<InstanceOutcome>> GetInstanceOutcomesAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken ct = default);
+
+    /// <summary>
+    /// Everyone active at or after <paramref name="since"/> (an event with a timestamp from then on, or a device used from
+    /// then on), with the platforms of their push-enabled devices, ordered by profile key (token coverage, segments).
+    /// </summary>
+    Task<IReadOnlyList<PersonActivity>> GetActivePeopleAsync(DateTimeOffset since, CancellationToken ct = default);
+
+    /// <summary>A named checkpoint (reporting-webhook cursor, alert state), or null when none was written.</summary>
+    Task<Checkpoint?> GetCheckpointAsync(string name, CancellationToken ct = default);
 }
 
 /// <summary>
@@ -77,6 +92,21 @@ public sealed record DeliveryEventQuery(DateTimeOffset From, DateTimeOffset To, 
 
 /// <summary>A position in a <see cref="DeliveryEventQuery"/> ordering: the time and id of the last event read.</summary>
 public sealed record DeliveryEventCursor(DateTimeOffset Time, string Id);
+
+/// <summary>
+/// A journey instance as holdout lift sees it. <see cref="Started"/> is false for an instance that was scheduled but never
+/// ran a step (a pending start that was cancelled).
+/// </summary>
+public sealed record InstanceOutcome(string InstanceId, string JourneyId, string ProfileKey, DateTimeOffset StartedAt, bool Holdout, bool Started, DateTimeOffset? ConvertedAt);
+
+/// <summary>A person active since some time: when last active, and the platform of each push-enabled device (empty: no token).</summary>
+public sealed record PersonActivity(string ProfileKey, DateTimeOffset LastActiveAt, IReadOnlyList<string> PushPlatforms);
+
+/// <summary>
+/// A small named value kept by the store for background work that must survive restarts and be shared by every
+/// process (a cursor, an alert's state). <see cref="Version"/> is the stored version (0: not stored yet).
+/// </summary>
+public sealed record Checkpoint(string Name, string Value, long Version = 0);
 
 /// <summary>A message the sandbox channel "sent": recorded instead of handed to a provider.</summary>
 public sealed record OutboxEntry(string MessageId, string ProfileKey, string Channel, DateTimeOffset RecordedAt, System.Text.Json.Nodes.JsonObject Content, IReadOnlyList<string> Recipients);
@@ -180,6 +210,13 @@ public interface IStoreSession : IAsyncDisposable
     /// the first one stored stays.
     /// </summary>
     Task AppendDeliveryEventAsync(DeliveryEvent e);
+
+    /// <summary>
+    /// Writes a checkpoint if nobody else did since it was read: <see cref="Checkpoint.Version"/> 0 creates it (false when
+    /// it exists), any other version replaces it only while the stored one has that version (false otherwise). Several
+    /// processes sharing a store (Function instances) use this to take turns; the stored version is one more on success.
+    /// </summary>
+    Task<bool> TryPutCheckpointAsync(Checkpoint checkpoint);
 
     /// <summary>Remembers that a push token bounced at <paramref name="at"/>, so later sends to it are dropped.</summary>
     Task MarkTokenBouncedAsync(string token, DateTimeOffset at, string detail);

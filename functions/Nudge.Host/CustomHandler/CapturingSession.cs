@@ -77,6 +77,8 @@ public sealed class CapturingSession(IStoreSession inner) : IStoreSession
 
     public Task AppendDeliveryEventAsync(DeliveryEvent e) => inner.AppendDeliveryEventAsync(e);
 
+    public Task<bool> TryPutCheckpointAsync(Checkpoint checkpoint) => inner.TryPutCheckpointAsync(checkpoint);
+
     public Task<bool> TryClaimMessageAsync(string id, DateTimeOffset now, DateTimeOffset until) => inner.TryClaimMessageAsync(id, now, until);
 
     public Task<IReadOnlyList<Message>> ClaimReadyMessagesAsync(DateTimeOffset now, DateTimeOffset until, int limit) => inner.ClaimReadyMessagesAsync(now, until, limit);

@@ -17,6 +17,7 @@ public static class FunctionsApi
         services.AddScoped<IngestWriter>();
         services.AddSingleton<HttpDispatch>();
         services.AddSingleton<StageFunctions>();
+        services.AddSingleton<ReportingFunction>();
         return services;
     }
 
@@ -50,6 +51,7 @@ public static class FunctionsApi
         app.MapPost("/" + FunctionsHost.RunStep, (HttpContext c, StageFunctions f) => RunAsync(c, f.RunStepAsync));
         app.MapPost("/" + FunctionsHost.Send, (HttpContext c, StageFunctions f) => RunAsync(c, f.SendAsync));
         app.MapPost("/" + FunctionsHost.JourneyTimers, (HttpContext c, StageFunctions f) => RunAsync(c, f.JourneyTimersAsync));
+        app.MapPost("/" + FunctionsHost.Reporting, (HttpContext c, ReportingFunction f) => RunAsync(c, f.RunAsync));
         return app;
     }
 

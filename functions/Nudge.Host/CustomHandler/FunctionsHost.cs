@@ -21,9 +21,10 @@ public static class FunctionsHost
     public const string RunStep = "run-step";
     public const string Send = "send";
     public const string JourneyTimers = "journey-timers";
+    public const string Reporting = "reporting";
 
     /// <summary>Every function of the app, in pipeline order.</summary>
-    public static readonly IReadOnlyList<string> Functions = [Ingest, Webhooks, Admin, ProcessEvent, RunStep, Send, JourneyTimers];
+    public static readonly IReadOnlyList<string> Functions = [Ingest, Webhooks, Admin, ProcessEvent, RunStep, Send, JourneyTimers, Reporting];
 
     /// <summary>
     /// The public path prefix of the admin function. The Functions host reserves every route that starts with "admin"

@@ -36,6 +36,12 @@ public sealed class NudgeOptions
 
     public FunctionsOptions Functions { get; set; } = new();
 
+    public ReportsOptions Reports { get; set; } = new();
+
+    public AlertOptions Alerts { get; set; } = new();
+
+    public ReportingWebhookOptions ReportingWebhooks { get; set; } = new();
+
     public SmsOptions Sms { get; set; } = new();
 }
 

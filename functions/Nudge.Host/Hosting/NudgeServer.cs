@@ -11,6 +11,7 @@ using Nudge.Host.Admin;
 using Nudge.Host.Auth;
 using Nudge.Host.CustomHandler;
 using Nudge.Host.Ingest;
+using Nudge.Host.Reports;
 using Nudge.Host.Webhooks;
 using Nudge.Host.Workers;
 using Nudge.Pipeline;
@@ -69,6 +70,10 @@ public static class NudgeServer
         builder.Services.AddOptions<NudgeOptions>().Bind(builder.Configuration.GetSection(NudgeOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         var options = builder.Configuration.GetSection(NudgeOptions.Section).Get<NudgeOptions>() ?? new NudgeOptions();
         var (journeys, engineOptions) = JourneySetup.Load(options.Journeys);
+        if (options.Alerts.Validate().Concat(options.ReportingWebhooks.Validate()).ToList() is { Count: > 0 } reportingProblems)
+        {
+            throw new InvalidOperationException("Reporting settings are invalid:" + string.Concat(reportingProblems.Select(p => Environment.NewLine + "  - " + p)));
+        }
         Credentials credentials;
         var generated = false;
         string? dataDir = null;
@@ -116,7 +121,10 @@ public static class NudgeServer
 
         // Embedded: one writer applies events and timers, so every stored event already reached its instances.
         // Functions: process-event and run-step run concurrently, so timers re-read the events since an instance started.
-        var runtime = new JourneyRuntime(journeys, new JourneyEngine(engineOptions, new Templates()), limits, eventsAlwaysDelivered: !functions);
+        var runtime = new JourneyRuntime(journeys, new JourneyEngine(engineOptions, new Templates()), limits, eventsAlwaysDelivered: !functions)
+        {
+            Attribution = options.Reports.Rule(),
+        };
         builder.Services.AddSingleton(runtime);
         builder.Services.AddSingleton(new EventProcessor(limits, time, runtime));
         var links = new UnsubscribeLinks(System.Text.Encoding.UTF8.GetBytes(credentials.LinkKey));
@@ -136,16 +144,21 @@ public static class NudgeServer
             EmailHtml = (m, html) => tracking.Rewrite(html, m.Id, sendOptions.PublicBaseUrl ?? listening ?? new Uri(DefaultUrl)),
         }));
         builder.Services.AddSingleton(WebhookSettings.Load(builder.Configuration, options, sendOptions.PublicBaseUrl));
+        builder.Services.AddSingleton(new DeliveryReports(store, options.Reports.Rule()));
+        builder.Services.AddSingleton<ReportingWebhookSender>();
+        builder.Services.AddSingleton<DeliveryAlerter>();
         if (!functions)
         {
             builder.Services.AddSingleton<WorkSignal>();
             builder.Services.AddSingleton<TimerWorker>();
             builder.Services.AddSingleton<SendWorker>();
+            builder.Services.AddSingleton<ReportingWorker>();
             if (options.Workers.Enabled)
             {
                 builder.Services.AddHostedService<EventWorker>();
                 builder.Services.AddHostedService(sp => sp.GetRequiredService<TimerWorker>());
                 builder.Services.AddHostedService(sp => sp.GetRequiredService<SendWorker>());
+                builder.Services.AddHostedService(sp => sp.GetRequiredService<ReportingWorker>());
             }
         }
 
@@ -160,6 +173,7 @@ public static class NudgeServer
         app.MapSegmentApi();
         app.MapAdminApi();
         app.MapJourneysAdmin();
+        app.MapReportsAdmin();
 
         app.MapUnsubscribe();
         app.MapEmailTracking();

@@ -52,6 +52,7 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
         CREATE INDEX IF NOT EXISTS delivery_events_recorded ON delivery_events(recorded_at, id);
         CREATE INDEX IF NOT EXISTS profiles_sms_phone ON profiles(json_extract(doc, '$.attributes.sms_phone.v'));
         CREATE INDEX IF NOT EXISTS profiles_phone ON profiles(json_extract(doc, '$.attributes.phone.v'));
+        CREATE TABLE IF NOT EXISTS checkpoints(name TEXT PRIMARY KEY, version INTEGER NOT NULL, value TEXT NOT NULL) WITHOUT ROWID;
         """;
 
     private readonly string _cs;
@@ -239,6 +240,65 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
 
             return list;
         }, ct);
+
+    public Task<IReadOnlyList<InstanceOutcome>> GetInstanceOutcomesAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken ct = default) =>
+        ReadAsync<IReadOnlyList<InstanceOutcome>>(async c =>
+        {
+            // The few fields lift needs, read out of the documents by SQLite (no instance has to be parsed whole); the
+            // start time is ISO text in the document, so the range is applied here rather than in SQL.
+            await using var cmd = Prepared.Cmd(c, """
+                SELECT id, journey_id, profile_key, json_extract(doc, '$.startedAt'), json_extract(doc, '$.holdout'),
+                       json_extract(doc, '$.stepVisits') != '{}', json_extract(doc, '$.convertedAt')
+                FROM instances
+                """, null);
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            var list = new List<InstanceOutcome>();
+            while (await r.ReadAsync(ct))
+            {
+                var started = Queries.Time(r.GetString(3));
+                if (started >= from && started < to)
+                {
+                    list.Add(new InstanceOutcome(r.GetString(0), r.GetString(1), r.GetString(2), started, !r.IsDBNull(4) && r.GetInt64(4) != 0,
+                        !r.IsDBNull(5) && r.GetInt64(5) != 0, r.IsDBNull(6) ? null : Queries.Time(r.GetString(6))));
+                }
+            }
+
+            return list;
+        }, ct);
+
+    public Task<IReadOnlyList<PersonActivity>> GetActivePeopleAsync(DateTimeOffset since, CancellationToken ct = default) =>
+        ReadAsync<IReadOnlyList<PersonActivity>>(async c =>
+        {
+            var last = new Dictionary<string, long>(StringComparer.Ordinal);
+            await using (var cmd = Prepared.Cmd(c, "SELECT profile_key, MAX(ts) FROM events WHERE ts >= $s AND profile_key IS NOT NULL GROUP BY profile_key", null,
+                ("$s", since.ToUnixTimeMilliseconds())))
+            {
+                await using var r = await cmd.ExecuteReaderAsync(ct);
+                while (await r.ReadAsync(ct))
+                {
+                    last[r.GetString(0)] = r.GetInt64(1);
+                }
+            }
+
+            var devices = new List<Device>();
+            await using (var cmd = Prepared.Cmd(c, "SELECT doc FROM devices", null))
+            {
+                await using var r = await cmd.ExecuteReaderAsync(ct);
+                while (await r.ReadAsync(ct))
+                {
+                    devices.Add(Queries.Doc<Device>(r));
+                }
+            }
+
+            return PersonActivities.Combine(last, devices, since);
+        }, ct);
+
+    public Task<Checkpoint?> GetCheckpointAsync(string name, CancellationToken ct = default) => ReadAsync(async c =>
+    {
+        await using var cmd = Prepared.Cmd(c, "SELECT value, version FROM checkpoints WHERE name = $n", null, ("$n", name));
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        return await r.ReadAsync(ct) ? new Checkpoint(name, r.GetString(0), r.GetInt64(1)) : null;
+    }, ct);
 
     public async ValueTask DisposeAsync()
     {
@@ -461,6 +521,16 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
             await cmd.ExecuteNonQueryAsync();
         }
 
+        public async Task<bool> TryPutCheckpointAsync(Checkpoint checkpoint)
+        {
+            await using var cmd = checkpoint.Version == 0
+                ? Prepared.Cmd(c, "INSERT OR IGNORE INTO checkpoints(name, version, value) VALUES($n, 1, $v)", tx,
+                    ("$n", checkpoint.Name), ("$v", checkpoint.Value))
+                : Prepared.Cmd(c, "UPDATE checkpoints SET version = version + 1, value = $v WHERE name = $n AND version = $ver", tx,
+                    ("$n", checkpoint.Name), ("$v", checkpoint.Value), ("$ver", checkpoint.Version));
+            return await cmd.ExecuteNonQueryAsync() == 1;
+        }
+
         public async Task<bool> TryClaimMessageAsync(string id, DateTimeOffset now, DateTimeOffset until)
         {
             await using var cmd = Prepared.Cmd(c, "UPDATE messages SET ready = $u WHERE id = $id AND ready > 0 AND ready <= $now", tx,
@@ -538,6 +608,10 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
     {
         /// <summary>The document in column 0, parsed from its UTF-8 bytes (no intermediate string).</summary>
         public static T Doc<T>(SqliteDataReader r) => JsonSerializer.Deserialize<T>(r.GetFieldValue<byte[]>(0), StoreJson.Options)!;
+
+        /// <summary>A time as the documents keep it (ISO-8601 text).</summary>
+        public static DateTimeOffset Time(string text) =>
+            DateTimeOffset.Parse(text, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal);
 
         public static IEnumerable<(string Kind, string Value)> IdentifiersOf(Profile p)
         {
