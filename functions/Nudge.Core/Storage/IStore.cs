@@ -206,8 +206,9 @@ public interface IStoreSession : IAsyncDisposable
     Task<bool> TryRecordSendOutcomeAsync(Message message, DateTimeOffset claim);
 
     /// <summary>
-    /// Keeps a delivery event (from <see cref="StatusTransitions.Apply"/>). Idempotent by <see cref="DeliveryEvent.Id"/>:
-    /// the first one stored stays.
+    /// Keeps a delivery event (from <see cref="StatusTransitions.Apply"/>). Idempotent: an event with the same
+    /// <see cref="DeliveryEvent.Id"/> and <see cref="DeliveryEvent.At"/> as a stored one changes nothing (the first stays).
+    /// One event per message and metric is StatusTransitions' guarantee, which checks the message's history.
     /// </summary>
     Task AppendDeliveryEventAsync(DeliveryEvent e);
 
