@@ -21,6 +21,8 @@ param twilioAccountSid = readEnvironmentVariable('NUDGE_TWILIO_ACCOUNT_SID', '')
 param twilioMessagingServiceSid = readEnvironmentVariable('NUDGE_TWILIO_MESSAGING_SERVICE_SID', '')
 param emailProvider = readEnvironmentVariable('NUDGE_EMAIL_PROVIDER', '')
 param emailFrom = readEnvironmentVariable('NUDGE_EMAIL_FROM', '')
+param sendGridWebhookPublicKey = readEnvironmentVariable('NUDGE_SENDGRID_WEBHOOK_PUBLIC_KEY', '')
+param reportingWebhookUrl = readEnvironmentVariable('NUDGE_REPORTING_WEBHOOK_URL', '')
 
 param authSiteId = readEnvironmentVariable('NUDGE_AUTH_SITE_ID', '')
 param authApiKey = readEnvironmentVariable('NUDGE_AUTH_API_KEY', '')
@@ -31,6 +33,8 @@ param apnsPrivateKey = readEnvironmentVariable('NUDGE_APNS_PRIVATE_KEY', '')
 param fcmServiceAccountJson = readEnvironmentVariable('NUDGE_FCM_SERVICE_ACCOUNT_JSON', '')
 param twilioAuthToken = readEnvironmentVariable('NUDGE_TWILIO_AUTH_TOKEN', '')
 param sendGridApiKey = readEnvironmentVariable('NUDGE_SENDGRID_API_KEY', '')
+param alertsWebhookUrl = readEnvironmentVariable('NUDGE_ALERTS_WEBHOOK_URL', '')
+param reportingWebhookSecret = readEnvironmentVariable('NUDGE_REPORTING_WEBHOOK_SECRET', '')
 param existingSecrets = map(
   filter(split(readEnvironmentVariable('NUDGE_EXISTING_SECRETS', ''), ','), s => !empty(trim(s))),
   s => trim(s)

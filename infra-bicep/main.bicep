@@ -104,6 +104,12 @@ param emailProvider string = ''
 @description('Sender address of email (Nudge__Providers__Email__From).')
 param emailFrom string = ''
 
+@description('SendGrid Event Webhook verification key, base64 DER P-256 (Nudge__Providers__Email__SendGrid__WebhookPublicKey). Empty: /webhooks/sendgrid accepts nothing.')
+param sendGridWebhookPublicKey string = ''
+
+@description('Where reporting webhooks go (Nudge__ReportingWebhooks__Url). Empty, or no reportingWebhookSecret: none are sent.')
+param reportingWebhookUrl string = ''
+
 // ---------- secrets: written to Key Vault, read by the app through Key Vault references ----------
 // An empty value writes no secret. A secret created out of band (az keyvault secret set) is used when its name is
 // listed in existingSecrets.
@@ -135,6 +141,14 @@ param apnsPrivateKey string = ''
 @description('FCM service account JSON (secret nudge-fcm-service-account-json).')
 @secure()
 param fcmServiceAccountJson string = ''
+
+@description('Slack-compatible webhook URL for delivery-rate alerts, a secret of its own (secret nudge-alerts-webhook-url). Empty: no alerts.')
+@secure()
+param alertsWebhookUrl string = ''
+
+@description('Key that signs reporting webhooks, at least 16 characters (secret nudge-reporting-webhook-secret).')
+@secure()
+param reportingWebhookSecret string = ''
 
 @description('Twilio auth token (secret nudge-twilio-auth-token).')
 @secure()
@@ -281,6 +295,16 @@ var secretSettings = [
     secret: 'nudge-sendgrid-api-key'
     given: !empty(sendGridApiKey)
   }
+  {
+    setting: 'Nudge__Alerts__WebhookUrl'
+    secret: 'nudge-alerts-webhook-url'
+    given: !empty(alertsWebhookUrl)
+  }
+  {
+    setting: 'Nudge__ReportingWebhooks__Secret'
+    secret: 'nudge-reporting-webhook-secret'
+    given: !empty(reportingWebhookSecret)
+  }
 ]
 
 module keyVault 'modules/keyvault.bicep' = {
@@ -302,6 +326,8 @@ module keyVault 'modules/keyvault.bicep' = {
       'nudge-fcm-service-account-json': fcmServiceAccountJson
       'nudge-twilio-auth-token': twilioAuthToken
       'nudge-sendgrid-api-key': sendGridApiKey
+      'nudge-alerts-webhook-url': alertsWebhookUrl
+      'nudge-reporting-webhook-secret': reportingWebhookSecret
     }
   }
 }
@@ -367,6 +393,8 @@ module appSettings 'modules/appsettings.bicep' = {
       Nudge__Providers__Twilio__MessagingServiceSid: twilioMessagingServiceSid
       Nudge__Providers__Email__Provider: emailProvider
       Nudge__Providers__Email__From: emailFrom
+      Nudge__Providers__Email__SendGrid__WebhookPublicKey: sendGridWebhookPublicKey
+      Nudge__ReportingWebhooks__Url: reportingWebhookUrl
     }
   }
 }

@@ -21,6 +21,8 @@ public sealed class TemplateTests(Snapshots snapshots) : IClassFixture<Snapshots
         ["Nudge__Providers__Fcm__ServiceAccountJson"] = "nudge-fcm-service-account-json",
         ["Nudge__Providers__Twilio__AuthToken"] = "nudge-twilio-auth-token",
         ["Nudge__Providers__Email__SendGrid__ApiKey"] = "nudge-sendgrid-api-key",
+        ["Nudge__Alerts__WebhookUrl"] = "nudge-alerts-webhook-url",
+        ["Nudge__ReportingWebhooks__Secret"] = "nudge-reporting-webhook-secret",
     };
 
     /// <summary>Plain app settings the app reads; a value is the literal expected in dev (null: computed at deployment).</summary>
@@ -44,6 +46,8 @@ public sealed class TemplateTests(Snapshots snapshots) : IClassFixture<Snapshots
         ["Nudge__Providers__Twilio__MessagingServiceSid"] = "",
         ["Nudge__Providers__Email__Provider"] = "",
         ["Nudge__Providers__Email__From"] = "",
+        ["Nudge__Providers__Email__SendGrid__WebhookPublicKey"] = "",
+        ["Nudge__ReportingWebhooks__Url"] = "",
     };
 
     public static TheoryData<string> Environments => new() { "dev", "prod" };
