@@ -23,15 +23,6 @@ namespace Nudge.Cosmos;
 // crash can make an identifier resolve to two people (one document per identifier), nor to nobody for ever.
 public sealed partial class CosmosStore
 {
-    private static readonly Dictionary<IdentifierKind, string[]> ResolveKinds = new()
-    {
-        [IdentifierKind.Id] = ["id", "alias_id"],
-        [IdentifierKind.Email] = ["email", "alias_email"],
-        [IdentifierKind.AnonymousId] = ["anon"],
-        [IdentifierKind.IdOrAnonymousId] = ["id", "anon", "alias_id"],
-        [IdentifierKind.CioId] = ["alias_cio"],
-    };
-
     internal async Task<Profile?> GetProfileCoreAsync(string key, CancellationToken ct) =>
         await ReadProfileAsync(key, ct) is { } d ? WithVersion(d) : null;
 
@@ -42,7 +33,7 @@ public sealed partial class CosmosStore
             return identifier.Value;
         }
 
-        foreach (var kind in ResolveKinds.GetValueOrDefault(identifier.Kind, []))
+        foreach (var kind in IdentifierIndex.KindsFor(identifier.Kind))
         {
             var id = CosmosIds.Identifier(kind, identifier.Value);
             if (await Identifiers.ReadAsync<IdentifierDoc>(id, id, ct) is not { } claim)
@@ -70,8 +61,8 @@ public sealed partial class CosmosStore
                 : $"profile {p.Key} changed since version {p.Version} was read");
         }
 
-        var had = current is null ? [] : IdentifiersOf(current.Doc).ToHashSet();
-        var wants = IdentifiersOf(p).Distinct().ToList();
+        var had = current is null ? [] : IdentifierIndex.Of(current.Doc).ToHashSet();
+        var wants = IdentifierIndex.Of(p).Distinct().ToList();
         var claimed = new List<IdentifierDoc>();
         try
         {
@@ -143,7 +134,7 @@ public sealed partial class CosmosStore
 
         // Then the profile, which makes every identifier it listed resolve to nobody at once; then the claims themselves.
         await People.DeleteAsync(CosmosIds.Profile, key);
-        foreach (var (kind, value) in IdentifiersOf(current.Doc))
+        foreach (var (kind, value) in IdentifierIndex.Of(current.Doc))
         {
             await ReleaseAsync(kind, value, key);
         }
@@ -254,40 +245,6 @@ public sealed partial class CosmosStore
         if (await Identifiers.ReadAsync<IdentifierDoc>(id, id) is { } claim && claim.ProfileKey == key)
         {
             await Identifiers.DeleteAsync(id, id, claim.ETag);
-        }
-    }
-
-    /// <summary>The identifiers a profile holds, by the kinds the SQLite store uses.</summary>
-    private static IEnumerable<(string Kind, string Value)> IdentifiersOf(Profile p)
-    {
-        if (p.Id is not null)
-        {
-            yield return ("id", p.Id);
-        }
-
-        if (p.Email is not null)
-        {
-            yield return ("email", p.Email);
-        }
-
-        foreach (var a in p.AnonymousIds)
-        {
-            yield return ("anon", a);
-        }
-
-        foreach (var a in p.AliasIds)
-        {
-            yield return ("alias_id", a);
-        }
-
-        foreach (var a in p.AliasEmails)
-        {
-            yield return ("alias_email", a);
-        }
-
-        foreach (var k in p.MergedFrom)
-        {
-            yield return ("alias_cio", k);
         }
     }
 

@@ -362,7 +362,7 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
 
             // Held by someone else: taken over only from a profile merged into this one (see IStoreSession.PutProfileAsync).
             var mergedFrom = JsonSerializer.Serialize(p.MergedFrom);
-            foreach (var (kind, value) in Queries.IdentifiersOf(p))
+            foreach (var (kind, value) in IdentifierIndex.Of(p))
             {
                 await using var ins = Prepared.Cmd(c, """
                     INSERT INTO identifiers(kind, value, profile_key) VALUES($t, $v, $k)
@@ -619,50 +619,9 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
         public static DateTimeOffset Time(string text) =>
             DateTimeOffset.Parse(text, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal);
 
-        public static IEnumerable<(string Kind, string Value)> IdentifiersOf(Profile p)
-        {
-            if (p.Id is not null)
-            {
-                yield return ("id", p.Id);
-            }
-
-            if (p.Email is not null)
-            {
-                yield return ("email", p.Email);
-            }
-
-            foreach (var a in p.AnonymousIds)
-            {
-                yield return ("anon", a);
-            }
-
-            foreach (var a in p.AliasIds)
-            {
-                yield return ("alias_id", a);
-            }
-
-            foreach (var a in p.AliasEmails)
-            {
-                yield return ("alias_email", a);
-            }
-
-            foreach (var k in p.MergedFrom)
-            {
-                yield return ("alias_cio", k);
-            }
-        }
-
         public static async Task<string?> ResolveAsync(SqliteConnection c, SqliteTransaction? tx, Identifier id)
         {
-            string[] kinds = id.Kind switch
-            {
-                IdentifierKind.Id => ["id", "alias_id"],
-                IdentifierKind.Email => ["email", "alias_email"],
-                IdentifierKind.AnonymousId => ["anon"],
-                IdentifierKind.IdOrAnonymousId => ["id", "anon", "alias_id"],
-                IdentifierKind.CioId => ["alias_cio"],
-                _ => [],
-            };
+            var kinds = IdentifierIndex.KindsFor(id.Kind);
             if (id.Kind == IdentifierKind.CioId)
             {
                 await using var direct = Prepared.Cmd(c, "SELECT key FROM profiles WHERE key = $v", tx, ("$v", id.Value));
