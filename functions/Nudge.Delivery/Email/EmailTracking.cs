@@ -1,8 +1,4 @@
-using System.Buffers;
-using System.Buffers.Binary;
-using System.Buffers.Text;
 using System.Net;
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
 
@@ -29,16 +25,14 @@ public sealed partial class EmailTracking
     /// <summary>A 1x1 transparent GIF (43 bytes): what the open pixel answers, whatever the token.</summary>
     public static readonly byte[] Pixel = Convert.FromBase64String("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7");
 
-    private const byte Version = 1;
-    private const int MacSize = 32;
     private const int MaxMessageIdBytes = UnsubscribeLinks.MaxPartBytes;
-    private const int MaxTokenChars = (1 + 2 + MaxMessageIdBytes + MaxUrlBytes + MacSize + 2) * 4 / 3 + 4;
+    private static readonly int MaxTokenChars = SignedPairToken.MaxChars(MaxMessageIdBytes, MaxUrlBytes);
 
     private static readonly byte[] OpenPurpose = "nudge/email-open"u8.ToArray();
     private static readonly byte[] ClickPurpose = "nudge/email-click"u8.ToArray();
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
-    private readonly byte[] _key;
+    private readonly SignedPairToken _tokens;
 
     /// <summary>Throws <see cref="ArgumentException"/> when <paramref name="secretKey"/> is shorter than 32 bytes.</summary>
     public EmailTracking(byte[] secretKey)
@@ -49,7 +43,7 @@ public sealed partial class EmailTracking
             throw new ArgumentException("The link signing key must be at least 32 bytes.", nameof(secretKey));
         }
 
-        _key = (byte[])secretKey.Clone();
+        _tokens = new SignedPairToken(secretKey);
     }
 
     /// <summary>The open pixel's token for a message. Throws <see cref="ArgumentException"/> for an empty or over-long id.</summary>
@@ -112,65 +106,11 @@ public sealed partial class EmailTracking
             throw new ArgumentException($"The message id is over {MaxMessageIdBytes} UTF-8 bytes.", nameof(messageId));
         }
 
-        var target = StrictUtf8.GetBytes(url);
-        var token = new byte[1 + 2 + id.Length + target.Length + MacSize];
-        token[0] = Version;
-        BinaryPrimitives.WriteUInt16BigEndian(token.AsSpan(1), (ushort)id.Length);
-        id.CopyTo(token.AsSpan(3));
-        target.CopyTo(token.AsSpan(3 + id.Length));
-        var payloadLength = token.Length - MacSize;
-        Mac(purpose, token.AsSpan(0, payloadLength), token.AsSpan(payloadLength));
-        return Base64Url.EncodeToString(token);
+        return _tokens.Create(purpose, id, StrictUtf8.GetBytes(url));
     }
 
-    private bool TryRead(byte[] purpose, string? token, out string messageId, out string url)
-    {
-        messageId = "";
-        url = "";
-        if (string.IsNullOrEmpty(token) || token.Length > MaxTokenChars)
-        {
-            return false;
-        }
-
-        var bytes = new byte[Base64Url.GetMaxDecodedLength(token.Length)];
-        if (Base64Url.DecodeFromChars(token, bytes, out _, out var length) != OperationStatus.Done || length < 1 + 2 + 1 + MacSize)
-        {
-            return false;
-        }
-
-        // Only the canonical spelling of the bytes is accepted, so one link has exactly one token.
-        var data = bytes.AsSpan(0, length);
-        if (!string.Equals(Base64Url.EncodeToString(data), token, StringComparison.Ordinal))
-        {
-            return false;
-        }
-
-        var payload = data[..^MacSize];
-        Span<byte> expected = stackalloc byte[MacSize];
-        Mac(purpose, payload, expected);
-        if (!CryptographicOperations.FixedTimeEquals(expected, data[^MacSize..]) || payload[0] != Version)
-        {
-            return false;
-        }
-
-        var idLength = BinaryPrimitives.ReadUInt16BigEndian(payload[1..]);
-        if (idLength == 0 || 3 + idLength > payload.Length)
-        {
-            return false;
-        }
-
-        messageId = Encoding.UTF8.GetString(payload.Slice(3, idLength));
-        url = Encoding.UTF8.GetString(payload[(3 + idLength)..]);
-        return true;
-    }
-
-    private void Mac(byte[] purpose, ReadOnlySpan<byte> payload, Span<byte> destination)
-    {
-        using var hmac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, _key);
-        hmac.AppendData(purpose);
-        hmac.AppendData(payload);
-        hmac.GetHashAndReset(destination);
-    }
+    private bool TryRead(byte[] purpose, string? token, out string messageId, out string url) =>
+        _tokens.TryRead(purpose, token, MaxTokenChars, out messageId, out url);
 
     [GeneratedRegex("""(?<start><a\b[^>]*?\bhref\s*=\s*)(?:"(?<dq>[^"]*)"|'(?<sq>[^']*)')""", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
     private static partial Regex Href();

@@ -1,7 +1,3 @@
-using System.Buffers;
-using System.Buffers.Binary;
-using System.Buffers.Text;
-using System.Security.Cryptography;
 using System.Text;
 
 namespace Nudge.Delivery.Email;
@@ -15,21 +11,18 @@ namespace Nudge.Delivery.Email;
 /// </summary>
 public sealed class UnsubscribeLinks
 {
-    private const byte Version = 1;
-    private const int MacSize = 32;
-
     /// <summary>Longest profile key or message id accepted, in UTF-8 bytes.</summary>
     public const int MaxPartBytes = 512;
 
     // Longest token TryRead looks at: anything longer was not made here.
-    private const int MaxTokenChars = (1 + 2 + (2 * MaxPartBytes) + MacSize + 2) * 4 / 3 + 4;
+    private static readonly int MaxTokenChars = SignedPairToken.MaxChars(MaxPartBytes, MaxPartBytes);
 
     // Binds the MAC to this use, so the same key could sign something else without tokens being interchangeable.
     private static readonly byte[] Purpose = "nudge/email-unsubscribe"u8.ToArray();
 
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
-    private readonly byte[] _key;
+    private readonly SignedPairToken _tokens;
 
     /// <summary>Throws <see cref="ArgumentException"/> when <paramref name="secretKey"/> is shorter than 32 bytes.</summary>
     public UnsubscribeLinks(byte[] secretKey)
@@ -40,69 +33,19 @@ public sealed class UnsubscribeLinks
             throw new ArgumentException("The unsubscribe signing key must be at least 32 bytes.", nameof(secretKey));
         }
 
-        _key = (byte[])secretKey.Clone();
+        _tokens = new SignedPairToken(secretKey);
     }
 
     /// <summary>
     /// A URL-safe token (base64url, no padding). The same inputs always give the same token. Throws
     /// <see cref="ArgumentException"/> when either part is empty, not valid UTF-16, or over <see cref="MaxPartBytes"/> bytes.
     /// </summary>
-    public string Create(string profileKey, string messageId)
-    {
-        var profile = Encode(profileKey, nameof(profileKey));
-        var message = Encode(messageId, nameof(messageId));
-        var token = new byte[1 + 2 + profile.Length + message.Length + MacSize];
-        token[0] = Version;
-        BinaryPrimitives.WriteUInt16BigEndian(token.AsSpan(1), (ushort)profile.Length);
-        profile.CopyTo(token.AsSpan(3));
-        message.CopyTo(token.AsSpan(3 + profile.Length));
-        var payloadLength = token.Length - MacSize;
-        Mac(token.AsSpan(0, payloadLength), token.AsSpan(payloadLength));
-        return Base64Url.EncodeToString(token);
-    }
+    public string Create(string profileKey, string messageId) =>
+        _tokens.Create(Purpose, Encode(profileKey, nameof(profileKey)), Encode(messageId, nameof(messageId)));
 
     /// <summary>Reads a token made by <see cref="Create"/> with the same key. False (never an exception) for anything else.</summary>
-    public bool TryRead(string? token, out string profileKey, out string messageId)
-    {
-        profileKey = "";
-        messageId = "";
-        if (string.IsNullOrEmpty(token) || token.Length > MaxTokenChars)
-        {
-            return false;
-        }
-
-        var bytes = new byte[Base64Url.GetMaxDecodedLength(token.Length)];
-        if (Base64Url.DecodeFromChars(token, bytes, out _, out var length) != OperationStatus.Done
-            || length < 1 + 2 + 2 + MacSize)
-        {
-            return false;
-        }
-
-        // Base64 has several spellings of the same bytes (unused low bits of the last character): only ours is valid.
-        var data = bytes.AsSpan(0, length);
-        if (!string.Equals(Base64Url.EncodeToString(data), token, StringComparison.Ordinal))
-        {
-            return false;
-        }
-
-        var payload = data[..^MacSize];
-        Span<byte> expected = stackalloc byte[MacSize];
-        Mac(payload, expected);
-        if (!CryptographicOperations.FixedTimeEquals(expected, data[^MacSize..]) || payload[0] != Version)
-        {
-            return false;
-        }
-
-        var profileLength = BinaryPrimitives.ReadUInt16BigEndian(payload[1..]);
-        if (profileLength == 0 || 3 + profileLength >= payload.Length)
-        {
-            return false;
-        }
-
-        profileKey = Encoding.UTF8.GetString(payload.Slice(3, profileLength));
-        messageId = Encoding.UTF8.GetString(payload[(3 + profileLength)..]);
-        return true;
-    }
+    public bool TryRead(string? token, out string profileKey, out string messageId) =>
+        _tokens.TryRead(Purpose, token, MaxTokenChars, out profileKey, out messageId) && messageId.Length > 0;
 
     /// <summary>
     /// The RFC 8058 headers for a one-click unsubscribe URL (which should carry a token from <see cref="Create"/>):
@@ -122,14 +65,6 @@ public sealed class UnsubscribeLinks
             ["List-Unsubscribe"] = "<" + unsubscribeUrl.AbsoluteUri + ">",
             ["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click",
         };
-    }
-
-    private void Mac(ReadOnlySpan<byte> payload, Span<byte> destination)
-    {
-        using var hmac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, _key);
-        hmac.AppendData(Purpose);
-        hmac.AppendData(payload);
-        hmac.GetHashAndReset(destination);
     }
 
     private static byte[] Encode(string value, string name)
