@@ -161,6 +161,22 @@ public sealed class HttpFunctionTests(FunctionsHostFixture f) : IClassFixture<Fu
     }
 
     [Fact]
+    public async Task Admin_Dashboard_IsServedWithTheNudgeAdminApiBaseAndNoKey()
+    {
+        var page = await f.InvokeAsync("admin", HostPayloads.Http("admin", "GET", "/dashboard"));
+        var script = await f.InvokeAsync("admin", HostPayloads.Http("admin", "GET", "/dashboard/dashboard.js"));
+
+        Assert.Equal(200, page.Res!["statusCode"]!.GetValue<int>());
+        var html = page.Res["body"]!.GetValue<string>();
+        // The Functions host keeps /admin for itself: the page must call the admin API at its public path.
+        Assert.Contains("data-api=\"/nudge-admin/v1\"", html, StringComparison.Ordinal);
+        Assert.DoesNotContain(FunctionsHostFixture.AdminKey, html, StringComparison.Ordinal);
+        Assert.StartsWith("text/html", page.Res["headers"]!["Content-Type"]!.GetValue<string>());
+        Assert.NotNull(page.Res["headers"]!["Content-Security-Policy"]);
+        Assert.Equal(200, script.Res!["statusCode"]!.GetValue<int>());
+    }
+
+    [Fact]
     public async Task HttpResponse_HasEveryFieldTheHostRequires()
     {
         var r = await f.InvokeAsync("admin", HostPayloads.Http("admin", "GET", "/health"));

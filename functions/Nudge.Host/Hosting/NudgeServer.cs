@@ -10,6 +10,7 @@ using Nudge.Delivery.Email;
 using Nudge.Host.Admin;
 using Nudge.Host.Auth;
 using Nudge.Host.CustomHandler;
+using Nudge.Host.Dashboard;
 using Nudge.Host.Ingest;
 using Nudge.Host.Reports;
 using Nudge.Host.Webhooks;
@@ -174,6 +175,7 @@ public static class NudgeServer
         app.MapAdminApi();
         app.MapJourneysAdmin();
         app.MapReportsAdmin();
+        app.MapDashboard(functions ? FunctionsHost.AdminPublicPrefix + "/v1" : "/admin/v1");
 
         app.MapUnsubscribe();
         app.MapEmailTracking();
@@ -288,6 +290,7 @@ public static class NudgeServer
             $"  Track API (Customer.io):  {url}/api/v1/...   HTTP Basic  site id : API key",
             $"  Segment API:              {url}/v1/...       HTTP Basic  write key as user name (or writeKey in the body)",
             $"  Admin API:                {url}/admin/v1/... Authorization: Bearer <admin key>",
+            $"  Dashboard:                {url}/dashboard    (asks for the admin key)",
             $"  Channels: {DeliverySetup.Describe(app.Services.GetRequiredService<SendStage>().Channels)}",
         };
         if (generated)

@@ -1,0 +1,354 @@
+// Nudge dashboard: vanilla JS, no dependencies. Every value from the API is written with textContent (never innerHTML),
+// so a person's attributes or a message's content cannot inject markup into this page. Sandbox emails render in a
+// sandboxed iframe without scripts.
+"use strict";
+
+const KEY = "nudge-admin-key";
+const api = document.documentElement.dataset.api || "/admin/v1";
+const $ = (id) => document.getElementById(id);
+
+/** Creates an element: el("td", {class: "num"}, "text", child, ...). */
+function el(tag, attrs, ...children) {
+  const svg = ["svg", "path", "line", "text", "rect", "circle", "g", "polyline"].includes(tag);
+  const e = svg ? document.createElementNS("http://www.w3.org/2000/svg", tag) : document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v !== undefined && v !== null) e.setAttribute(k, String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+function table(headers, rows, numeric = []) {
+  return el("table", {},
+    el("thead", {}, el("tr", {}, headers.map((h, i) => el("th", { class: numeric.includes(i) ? "num" : null }, h)))),
+    el("tbody", {}, rows.length === 0
+      ? el("tr", {}, el("td", { colspan: headers.length, class: "muted" }, "none"))
+      : rows.map((r) => el("tr", {}, r.map((c, i) => el("td", { class: numeric.includes(i) ? "num" : null }, c))))));
+}
+
+const time = (t) => (t ? new Date(t).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z") : "");
+const pct = (r) => (r === null || r === undefined ? "–" : (r * 100).toFixed(1) + " %");
+const pill = (s) => el("span", { class: "pill " + (/deliver|sent|opened|clicked|converted|completed|active|true/.test(String(s)) ? "ok"
+  : /fail|bounce|invalid|drop|undeliver|spam|false/.test(String(s)) ? "bad" : "") }, String(s));
+
+class Unauthorized extends Error {}
+
+async function get(path) {
+  const r = await fetch(api + path, { headers: { Authorization: "Bearer " + sessionStorage.getItem(KEY) }, cache: "no-store" });
+  if (r.status === 401) throw new Unauthorized("the admin key was refused");
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(body.error || r.status + " " + r.statusText);
+  return body;
+}
+
+function show(...nodes) {
+  const v = $("view");
+  // Views pass lists and optional parts (null) freely; the DOM wants plain nodes.
+  v.replaceChildren(...nodes.flat(Infinity).filter((n) => n !== null && n !== undefined));
+  return v;
+}
+
+// ---- routing -------------------------------------------------------------------------------------------------------
+
+const views = { person: personView, journeys: journeysView, health: healthView, messages: messagesView, outbox: outboxView };
+
+async function route() {
+  if (!sessionStorage.getItem(KEY)) {
+    $("login").hidden = false;
+    $("nav").hidden = $("signout").hidden = true;
+    show();
+    $("key").focus();
+    return;
+  }
+  $("login").hidden = true;
+  $("nav").hidden = $("signout").hidden = false;
+  const [name, query] = (location.hash.replace(/^#\/?/, "") || "person").split("?");
+  const view = views[name] || personView;
+  for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.view === name);
+  const params = new URLSearchParams(query || "");
+  show(el("p", { class: "muted" }, "Loading…"));
+  try {
+    await view(params);
+  } catch (e) {
+    if (e instanceof Unauthorized) {
+      sessionStorage.removeItem(KEY);
+      $("login-error").textContent = "The admin key was refused.";
+      return route();
+    }
+    show(el("p", { class: "error", role: "alert" }, "Error: " + e.message));
+  }
+}
+
+// ---- person ----------------------------------------------------------------------------------------------------------
+
+async function personView(params) {
+  const q = params.get("q") || "";
+  const input = el("input", { id: "person-q", type: "search", placeholder: "email, customer id or cio_ id", size: 40, value: q });
+  const form = el("form", { class: "search", id: "person-search" }, input, el("button", { type: "submit" }, "Find"));
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    location.hash = "#/person?q=" + encodeURIComponent(input.value.trim());
+  });
+  if (!q) {
+    show(el("h1", {}, "People"), form);
+    return;
+  }
+  let p;
+  try {
+    p = await get("/profiles/" + encodeURIComponent(q));
+  } catch (e) {
+    if (e instanceof Unauthorized) throw e;
+    show(el("h1", {}, "People"), form, el("p", { class: "error", id: "person-error" }, e.message));
+    return;
+  }
+  const id = encodeURIComponent(p.cio_id);
+  const [journeys, messages] = await Promise.all([get(`/profiles/${id}/journeys`), get(`/profiles/${id}/messages?limit=200`)]);
+  const c = p.consent;
+  show(
+    el("h1", {}, "People"), form,
+    el("div", { class: "card", id: "person" },
+      el("h2", { id: "person-name" }, p.email || p.id || p.cio_id),
+      el("p", { class: "muted" }, `id ${p.id ?? "–"} · ${p.cio_id} · created ${time(p.created_at)} · updated ${time(p.updated_at)}`,
+        p.suppressed ? el("span", { class: "pill bad" }, " suppressed") : null)),
+    el("div", { class: "cards" },
+      el("div", { class: "card" }, el("h2", {}, "Attributes"),
+        table(["Name", "Value"], Object.entries(p.attributes).map(([k, v]) => [k, typeof v === "object" ? JSON.stringify(v) : String(v)]))),
+      el("div", { class: "card", id: "consent" }, el("h2", {}, "Consent"),
+        table(["Field", "Value"], [
+          ["SMS", c.sms_consent === null ? "–" : pill(c.sms_consent)], ["SMS phone", c.sms_phone ?? "–"],
+          ["SMS consent at", time(c.sms_consent_at)], ["Email unsubscribed", pill(c.email_unsubscribed)],
+          ["Push opt-in", c.push_opt_in === null ? "–" : pill(c.push_opt_in)]]),
+        el("h2", {}, "Consent history"),
+        table(["When", "Field", "Value", "How"], c.history.map((h) => [time(h.at), h.field, String(h.value), [h.source, h.ip].filter(Boolean).join(" · ")])))),
+    el("h2", {}, "Devices"),
+    table(["Platform", "Token", "Last used", "Status"], p.devices.map((d) =>
+      [d.platform, d.token_tail, time(d.last_used), d.push_enabled === false ? pill("push disabled") : pill("active")])),
+    el("h2", {}, "Journeys"),
+    table(["Journey", "Status", "Current step", "Started", "Ended", "End reason"], journeys.map((i) =>
+      [i.journey_id + (i.holdout ? " (holdout)" : ""), pill(i.status), i.current_step ?? "–", time(i.started_at), time(i.ended_at), i.end_reason ?? ""])),
+    el("h2", {}, "Messages"),
+    table(["Created", "Journey / step", "Channel", "Status", "Reason", "History"], messages.map((m) =>
+      [time(m.created_at), `${m.journey_id} / ${m.step_id}`, m.channel + (m.platforms?.length ? " " + m.platforms.join(",") : ""), pill(m.status), m.reason ?? "",
+        el("pre", {}, m.history.map((h) => `${time(h.at)} ${h.status}${h.reason ? " (" + h.reason + ")" : ""}`).join("\n"))])),
+    el("h2", {}, "Recent events"),
+    table(["When", "Name", "Type", "Source", "Data"], p.recent_events.map((e) =>
+      [time(e.timestamp), e.name ?? "", e.type, e.source ?? "", el("code", {}, JSON.stringify(e.data ?? {}))])));
+}
+
+// ---- journeys --------------------------------------------------------------------------------------------------------
+
+/** A horizontal bar for a share (0..1) of the busiest row; the width is set through CSSOM, which the CSP allows. */
+function bar(share) {
+  const b = el("div", { class: "bar" });
+  b.style.width = Math.round(share * 120) + "px";
+  return b;
+}
+
+async function journeysView() {
+  const [journeys, report] = await Promise.all([get("/journeys"), get("/reports/delivery")]);
+  const cards = journeys.map((j) => {
+    const rows = report.rows.filter((r) => r.journey_id === j.id);
+    const lift = report.lift.find((l) => l.journey_id === j.id);
+    const max = Math.max(1, ...rows.map((r) => r.sent));
+    return el("div", { class: "card journey", "data-journey": j.id },
+      el("h2", {}, `${j.name || j.id} `, el("span", { class: "muted" }, `${j.id} v${j.version} · ${j.trigger} · holdout ${j.holdout_percent} %`)),
+      table(["Step", "Channel", "Platform", "Sent", "Delivered", "Opened", "Converted", "Delivery rate", ""],
+        rows.map((r) => [r.step_id, r.channel, r.platform ?? "", r.sent, r.delivered, r.opened, r.converted, pct(r.delivery_rate), bar(r.sent / max)]),
+        [3, 4, 5, 6, 7]),
+      lift
+        ? el("p", {}, `Holdout lift: messaged ${pct(lift.messaged_rate)} (${lift.messaged_converted}/${lift.messaged_entries}) vs holdout ${pct(lift.holdout_rate)} ` +
+          `(${lift.holdout_converted}/${lift.holdout_entries}): ${lift.lift_points === null || lift.lift_points === undefined ? "–" : (lift.lift_points * 100).toFixed(1) + " points"}`)
+        : el("p", { class: "muted" }, "No entries in the range."));
+  });
+  show(el("h1", {}, "Journeys"), el("p", { class: "muted" }, `Funnel of delivery events from ${time(report.from)} to ${time(report.to)}.`), cards,
+    el("h2", {}, "Failure reasons"),
+    table(["Metric", "Reason", "Channel", "Platform", "Count"], report.failures.map((f) => [f.metric, f.reason, f.channel, f.platform ?? "", f.count]), [4]));
+}
+
+// ---- delivery health -------------------------------------------------------------------------------------------------
+
+const colors = ["#2f6fde", "#e8590c", "#2b8a3e", "#ae3ec9", "#c92a2a", "#0b7285", "#5c940d"];
+
+/** A line chart of daily rates (0..1) per series, hand-drawn in SVG. */
+function lineChart(days, series) {
+  const w = 720, h = 240, l = 44, r = 12, t = 12, b = 28;
+  const x = (i) => l + (days.length === 1 ? 0 : (i * (w - l - r)) / (days.length - 1));
+  const y = (v) => t + (1 - v) * (h - t - b);
+  const svg = el("svg", { class: "chart", id: "delivery-chart", width: w, height: h, viewBox: `0 0 ${w} ${h}`, role: "img", "aria-label": "delivered rate per day" });
+  for (const v of [0, 0.25, 0.5, 0.75, 1]) {
+    svg.append(el("line", { x1: l, x2: w - r, y1: y(v), y2: y(v), stroke: "#e4e7ec" }), el("text", { x: 4, y: y(v) + 4 }, Math.round(v * 100) + " %"));
+  }
+  days.forEach((d, i) => {
+    if (days.length <= 10 || i % Math.ceil(days.length / 10) === 0) svg.append(el("text", { x: x(i) - 14, y: h - 8 }, d.slice(5, 10)));
+  });
+  series.forEach((s, n) => {
+    const pts = s.values.map((v, i) => (v === null ? null : [x(i), y(v)])).filter(Boolean);
+    if (pts.length > 1) svg.append(el("polyline", { class: "series", points: pts.map((p) => p.join(",")).join(" "), fill: "none", stroke: colors[n % colors.length], "stroke-width": 2 }));
+    for (const [px, py] of pts) svg.append(el("circle", { cx: px, cy: py, r: 3, fill: colors[n % colors.length] }));
+  });
+  const legend = el("p", { class: "legend" }, series.map((s, n) => el("span", {}, el("i", { class: "swatch" }), s.name)));
+  legend.querySelectorAll("i").forEach((i, n) => (i.style.background = colors[n % colors.length]));
+  return [svg, legend];
+}
+
+async function healthView(params) {
+  const days = Math.min(30, Math.max(1, Number(params.get("days")) || 7));
+  // The server's clock decides "now" (it may differ from the browser's): the undated report tells us its end.
+  const [latest, coverage] = await Promise.all([get("/reports/delivery"), get("/reports/token-coverage")]);
+  const end = new Date(latest.to);
+  end.setUTCHours(24, 0, 0, 0);
+  const starts = [...Array(days).keys()].reverse().map((i) => new Date(end.getTime() - (i + 1) * 86400000));
+  const reports = await Promise.all(starts.map((s) => get(`/reports/delivery?from=${s.toISOString()}&to=${new Date(s.getTime() + 86400000).toISOString()}`)));
+  const names = [...new Set(reports.flatMap((rep) => rep.by_channel.map((c) => c.channel + (c.platform ? " " + c.platform : ""))))].sort();
+  const series = names.map((name) => ({
+    name,
+    values: reports.map((rep) => rep.by_channel.find((c) => c.channel + (c.platform ? " " + c.platform : "") === name)?.delivery_rate ?? null),
+  }));
+  const select = el("select", { id: "health-days" }, [7, 14, 30].map((d) => el("option", { value: d }, `${d} days`)));
+  select.value = String(days);
+  select.addEventListener("change", () => (location.hash = "#/health?days=" + select.value));
+  const failing = latest.by_channel.filter((c) => c.delivery_rate !== null && c.delivery_rate !== undefined && c.delivery_rate < 0.9);
+  show(
+    el("h1", {}, "Delivery health"), select,
+    el("h2", {}, "Delivered rate per day, by channel and platform"),
+    series.length ? lineChart(starts.map((s) => s.toISOString()), series) : el("p", { class: "muted", id: "delivery-chart-empty" }, "No deliveries in the range."),
+    el("h2", {}, `Last 7 days (${time(latest.from)} – ${time(latest.to)})`),
+    table(["Channel", "Platform", "Sent", "Delivered", "Opened", "Delivery rate"],
+      latest.by_channel.map((c) => [c.channel, c.platform ?? "", c.sent, c.delivered, c.opened, pct(c.delivery_rate)]), [2, 3, 4, 5]),
+    el("h2", {}, "Alerts"),
+    failing.length
+      ? el("ul", { id: "alerts" }, failing.map((c) => el("li", { class: "error" }, `${c.channel} ${c.platform ?? ""}: delivered ${pct(c.delivery_rate)} (${c.delivered} of ${c.sent})`)))
+      : el("p", { class: "muted", id: "alerts" }, "No channel below 90 % delivered in the last 7 days."),
+    el("h2", {}, "Push token coverage"),
+    el("p", { id: "coverage" }, `${pct(coverage.coverage)} of ${coverage.active} people active since ${time(coverage.since)} have a push token ` +
+      `(${Object.entries(coverage.by_platform || {}).map(([k, v]) => `${k}: ${v}`).join(", ") || "none"}).`));
+}
+
+// ---- message log -----------------------------------------------------------------------------------------------------
+
+const statuses = ["drafted", "attempted", "sent", "delivered", "opened", "clicked", "converted", "bounced", "dropped", "failed", "undeliverable", "spammed"];
+const logFilters = ["journey", "step", "channel", "platform", "status", "reason", "from", "to"];
+
+async function messagesView(params) {
+  const query = new URLSearchParams();
+  for (const k of [...logFilters, "after"]) if (params.get(k)) query.set(k, params.get(k));
+  query.set("limit", "50");
+  const [journeys, log] = await Promise.all([get("/journeys"), get("/reports/message-log?" + query)]);
+  const field = (name, options) => {
+    const input = options
+      ? el("select", { name, id: "log-" + name }, ["", ...options].map((o) => el("option", { value: o }, o || `any ${name}`)))
+      : el("input", { name, id: "log-" + name, placeholder: name === "from" || name === "to" ? `${name} (ISO time)` : name, size: name === "from" || name === "to" ? 22 : 12 });
+    input.value = params.get(name) || "";
+    return input;
+  };
+  const form = el("form", { class: "search", id: "log-filters" },
+    field("journey", journeys.map((j) => j.id)), field("step"), field("channel", ["push", "sms", "email"]), field("platform", ["ios", "android"]),
+    field("status", statuses), field("reason"), field("from"), field("to"), el("button", { type: "submit" }, "Filter"));
+  const go = (extra) => {
+    const q = new URLSearchParams();
+    for (const k of logFilters) if (form.elements[k].value) q.set(k, form.elements[k].value.trim());
+    for (const [k, v] of Object.entries(extra || {})) q.set(k, v);
+    location.hash = "#/messages" + (q.size ? "?" + q : "");
+  };
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    go();
+  });
+  const next = el("button", { type: "button", id: "log-next", disabled: log.next ? null : "" }, "Next page");
+  next.addEventListener("click", () => go({ after: log.next }));
+  const first = el("button", { type: "button", id: "log-first", disabled: params.get("after") ? null : "" }, "First page");
+  first.addEventListener("click", () => go());
+  show(el("h1", {}, "Message log"),
+    el("p", { class: "muted" }, `Every status a message reached from ${time(log.from)} to ${time(log.to)}, oldest first (default: the last 7 days).`),
+    form,
+    el("div", { id: "log" }, table(["When", "Status", "Channel", "Platform", "Journey / step", "Reason", "Person", "Message"], log.events.map((e) =>
+      [time(e.at), pill(e.status), e.channel, e.platform ?? "", `${e.journey_id} / ${e.step_id}`, e.reason ?? "",
+        el("a", { href: "#/person?q=" + encodeURIComponent(e.cio_id) }, e.cio_id), el("code", {}, e.message_id)]))),
+    el("p", {}, first, " ", next));
+}
+
+// ---- sandbox outbox --------------------------------------------------------------------------------------------------
+
+/** GSM-7 basic set and extension; anything else makes the SMS UCS-2 (70 / 67 characters per segment). */
+const gsm = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+const gsmExt = "^{}\\[~]|€\f";
+
+function smsSegments(text) {
+  const chars = [...text];
+  if (chars.every((ch) => gsm.includes(ch) || gsmExt.includes(ch))) {
+    const units = chars.reduce((n, ch) => n + (gsmExt.includes(ch) ? 2 : 1), 0);
+    return { encoding: "GSM-7", units, segments: units <= 160 ? 1 : Math.ceil(units / 153) };
+  }
+  const units = [...text].reduce((n, ch) => n + (ch.codePointAt(0) > 0xffff ? 2 : 1), 0);
+  return { encoding: "UCS-2", units, segments: units <= 70 ? 1 : Math.ceil(units / 67) };
+}
+
+/** Shows text as a lock screen would, cut at <paramref name="max"/> characters with a visible mark where it was cut. */
+function clipped(text, max) {
+  const chars = [...(text || "")];
+  return chars.length <= max ? [chars.join("")] : [chars.slice(0, max).join(""), el("span", { class: "cut", title: `cut at ${max} of ${chars.length} characters` }, "…✂")];
+}
+
+function rendered(o) {
+  const c = o.content || {};
+  if (o.channel === "push") {
+    return el("div", { class: "phone" }, el("div", { class: "push" },
+      el("div", { class: "title" }, clipped(c.title, 50)), el("div", {}, clipped(c.body, 178)),
+      c.deep_link ? el("div", { class: "muted" }, c.deep_link) : null));
+  }
+  if (o.channel === "sms") {
+    const s = smsSegments(c.body || "");
+    return el("div", {}, el("div", { class: "sms" }, c.body || ""),
+      el("p", { class: "muted sms-segments" }, `${s.segments} segment${s.segments === 1 ? "" : "s"} · ${s.units} ${s.encoding} characters`));
+  }
+  if (o.channel === "email") {
+    // No allow-scripts and no allow-same-origin: the email's HTML cannot run code or read this page.
+    const frame = el("iframe", { class: "email", sandbox: "", title: "email " + o.message_id, referrerpolicy: "no-referrer" });
+    frame.srcdoc = c.html || "";
+    return el("div", {}, el("p", {}, el("strong", {}, c.subject || "(no subject)"), c.from ? ` · from ${c.from}` : null,
+      c.preheader ? el("span", { class: "muted" }, " · " + c.preheader) : null), frame);
+  }
+  return el("pre", {}, JSON.stringify(c, null, 2));
+}
+
+async function outboxView(params) {
+  const channel = params.get("channel") || "";
+  const all = await get("/outbox?limit=200");
+  const items = channel ? all.filter((o) => o.channel === channel) : all;
+  const select = el("select", { id: "outbox-channel" }, ["", "push", "sms", "email"].map((c) => el("option", { value: c }, c || "all channels")));
+  select.value = channel;
+  select.addEventListener("change", () => (location.hash = "#/outbox" + (select.value ? "?channel=" + select.value : "")));
+  show(el("h1", {}, "Sandbox outbox"), el("p", { class: "muted" }, "What the sandbox channel recorded, newest first, as the person would see it."), select,
+    items.length === 0 ? el("p", { class: "muted" }, "The outbox is empty.") : null,
+    items.map((o) => el("div", { class: "card outbox-item", "data-channel": o.channel },
+      el("p", { class: "muted" }, `${time(o.recorded_at)} · ${o.channel} · to ${o.recipients.map((r) => (o.channel === "push" ? "…" + r.slice(-8) : r)).join(", ")} · `,
+        el("a", { href: "#/person?q=" + encodeURIComponent(o.cio_id) }, o.cio_id)),
+      rendered(o))));
+}
+
+// ---- start -----------------------------------------------------------------------------------------------------------
+
+$("login").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  sessionStorage.setItem(KEY, $("key").value);
+  $("key").value = "";
+  $("login-error").textContent = "";
+  try {
+    // Checked at once, so a wrong key is refused here rather than on the first view that happens to need data.
+    await get("/journeys");
+  } catch (err) {
+    sessionStorage.removeItem(KEY);
+    $("login-error").textContent = err instanceof Unauthorized ? "The admin key was refused." : "Error: " + err.message;
+    return;
+  }
+  route();
+});
+$("signout").addEventListener("click", () => {
+  sessionStorage.removeItem(KEY);
+  route();
+});
+window.addEventListener("hashchange", route);
+route();

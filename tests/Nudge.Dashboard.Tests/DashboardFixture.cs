@@ -1,0 +1,115 @@
+using Microsoft.Playwright;
+using Nudge.Host.Tests;
+
+namespace Nudge.Dashboard.Tests;
+
+/// <summary>
+/// One embedded server on a real loopback port, seeded through the public APIs with two shoppers who went through
+/// cart_recovery (push on iOS and Android, email, SMS), plus one headless Debian chromium driven by Playwright.
+/// </summary>
+public sealed class DashboardFixture : IAsyncLifetime
+{
+    /// <summary>
+    /// The system browser: Debian chromium, or NUDGE_CHROMIUM (the GitHub runner's preinstalled Chrome). Playwright's
+    /// own browser download is never used: these machines have no internet.
+    /// </summary>
+    public static readonly string ChromiumPath = Environment.GetEnvironmentVariable("NUDGE_CHROMIUM") is { Length: > 0 } p ? p : "/usr/bin/chromium";
+
+    /// <summary>Flags measured to work headless on these machines, with no network beyond loopback.</summary>
+    private static readonly string[] ChromiumArgs =
+        ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"];
+
+    private IPlaywright? _playwright;
+
+    public JourneyServer Server { get; private set; } = null!;
+
+    public IBrowser Browser { get; private set; } = null!;
+
+    public Uri BaseAddress => new(Server.Track.BaseAddress!, "/");
+
+    /// <summary>Email of the iOS shopper, who got push, email and SMS.</summary>
+    public string IosEmail { get; private set; } = "";
+
+    /// <summary>Whether the tests can run: chromium is installed. In CI a missing browser fails instead (see <see cref="BrowserFactAttribute"/>).</summary>
+    public static bool ChromiumInstalled => File.Exists(ChromiumPath);
+
+    public async Task InitializeAsync()
+    {
+        if (!ChromiumInstalled)
+        {
+            if (BrowserFactAttribute.InCi)
+            {
+                throw new InvalidOperationException($"{ChromiumPath} is missing: the dashboard tests need Debian chromium (apt-get install -y chromium).");
+            }
+
+            return;
+        }
+
+        Server = await JourneyServer.StartAsync();
+        IosEmail = await ShopperAsync("ios");
+        await ShopperAsync("android");
+        await Server.AdvanceAsync(TimeSpan.FromDays(2));
+
+        _playwright = await Playwright.CreateAsync();
+        Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = ChromiumPath, Headless = true, Args = ChromiumArgs });
+    }
+
+    /// <summary>A shopper with a device on <paramref name="platform"/> who leaves a high-value cart (push, then email, then SMS).</summary>
+    private async Task<string> ShopperAsync(string platform)
+    {
+        var id = Server.IdFor("cart_recovery", heldOut: false, "dash-" + platform);
+        var email = $"{id}@example.com";
+        await Server.SendAsync(HttpMethod.Put, $"/api/v1/customers/{id}",
+            $$"""{"email":"{{email}}","first_name":"Dana","phone":"+14155552671","sms_consent":true,"timezone":"UTC"}""");
+        await Server.SendAsync(HttpMethod.Put, $"/api/v1/customers/{id}/devices", $$$"""{"device":{"id":"{{{id}}}-token-{{{platform}}}","platform":"{{{platform}}}"}}""");
+        await Server.SendAsync(HttpMethod.Post, $"/api/v1/customers/{id}/events", """{"name":"add_to_cart","data":{"cart_id":"c1","cart_value":150,"item_name":"serum"}}""");
+        await Server.AdvanceAsync(TimeSpan.FromMinutes(30));
+
+        // The app confirms the push arrived through the SDK metrics endpoint, as Customer.io's SDKs do.
+        var push = (await Server.GetAsync($"/admin/v1/profiles/{id}/messages")).Select(m => m!.AsObject()).Single(m => m["channel"]!.GetValue<string>() == "push");
+        await Server.SendAsync(HttpMethod.Post, "/api/v1/push/events",
+            $$"""{"delivery_id":"{{push["id"]}}","event":"delivered","device_id":"{{id}}-token-{{platform}}","timestamp":{{Server.Clock.GetUtcNow().ToUnixTimeSeconds()}}}""");
+        return email;
+    }
+
+    /// <summary>A fresh page (own sessionStorage) at /dashboard, signed in with the admin key.</summary>
+    public async Task<IPage> SignedInPageAsync(string hash = "")
+    {
+        var page = await Browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
+        await page.GotoAsync(new Uri(BaseAddress, "/dashboard" + hash).ToString());
+        await page.FillAsync("#key", NudgeServerFixture.AdminKey);
+        await page.ClickAsync("#login button[type=submit]");
+        await page.WaitForSelectorAsync("#nav:not([hidden])");
+        return page;
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_playwright is null)
+        {
+            return;
+        }
+
+        await Browser.DisposeAsync();
+        _playwright.Dispose();
+        await Server.DisposeAsync();
+        Directory.Delete(Server.DataDir, recursive: true);
+    }
+}
+
+/// <summary>
+/// A browser test: skipped when chromium is missing on a developer machine, but never in CI (CI=true), where the
+/// fixture fails with the install command instead, so a CI image without chromium cannot pass silently.
+/// </summary>
+public sealed class BrowserFactAttribute : FactAttribute
+{
+    public static bool InCi => string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
+
+    public BrowserFactAttribute()
+    {
+        if (!DashboardFixture.ChromiumInstalled && !InCi)
+        {
+            Skip = $"{DashboardFixture.ChromiumPath} is missing: apt-get install -y chromium";
+        }
+    }
+}
