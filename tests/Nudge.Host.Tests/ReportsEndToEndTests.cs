@@ -248,6 +248,13 @@ public sealed class ReportsEndToEndTests : IAsyncLifetime
             alert["window_rate"]!.GetValue<double>(), alert["baseline_rate"]!.GetValue<double>(), alert["drop_percentage_points"]!.GetValue<double>()));
         Assert.StartsWith("Nudge: push ios delivery rate fell to 30%", alert["text"]!.GetValue<string>());
         Assert.Contains("\"status\":\"firing\"", (await restarted.Store.GetCheckpointAsync("alert:push/ios"))!.Value);
+
+        // The admin view of the rule (what the dashboard shows) sees the same drop and the alert's state; it posts nothing.
+        var status = await GetAsync(restarted, "/admin/v1/reports/alerts");
+        var ios = Assert.Single(status["channels"]!.AsArray(), c => c!["platform"]?.GetValue<string>() == "ios")!;
+        Assert.Equal((true, "firing", 0.3, 0.95, 65.0, true), (ios["fires"]!.GetValue<bool>(), ios["state"]!.GetValue<string>(),
+            ios["window_rate"]!.GetValue<double>(), ios["baseline_rate"]!.GetValue<double>(), ios["drop_points"]!.GetValue<double>(), status["enabled"]!.GetValue<bool>()));
+        Assert.Single(_receiver.Requests);
     }
 
     /// <summary>An implementation of the documented signature written apart from Nudge's (HMAC class, string input).</summary>

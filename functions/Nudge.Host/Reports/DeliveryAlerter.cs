@@ -103,6 +103,53 @@ public sealed class DeliveryAlerter(IStore store, DeliveryReports reports, TimeP
         return posted;
     }
 
+    /// <summary>
+    /// The rule as it stands now, for people to look at (the dashboard): each channel/platform's window and baseline
+    /// rates, whether the rule fires, and the state its alert is in (ok, posting, firing). Evaluates only; posts nothing.
+    /// </summary>
+    public async Task<JsonObject> StatusAsync(CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        var settings = Options.Settings();
+        var (from, to) = DeliveryAlerts.Range(now, settings);
+        var events = new List<Nudge.Core.Messages.DeliveryEvent>();
+        await foreach (var e in reports.EventsAsync(from, to, ct))
+        {
+            events.Add(e);
+        }
+
+        var channels = new JsonArray();
+        foreach (var sample in DeliveryAlerts.Evaluate(events, now, settings, reports.Rule))
+        {
+            var state = DeliveryAlerts.Deserialize((await store.GetCheckpointAsync("alert:" + sample.Key, ct))?.Value);
+            channels.Add(new JsonObject
+            {
+                ["channel"] = sample.Channel,
+                ["platform"] = sample.Platform,
+                ["window_sent"] = sample.WindowSent,
+                ["window_rate"] = sample.WindowRate,
+                ["baseline_sent"] = sample.BaselineSent,
+                ["baseline_rate"] = sample.BaselineRate,
+                ["drop_points"] = sample.DropPoints,
+                ["fires"] = DeliveryAlerts.Fires(sample, settings),
+                ["state"] = state?.Status ?? DeliveryAlerts.Ok,
+                ["since"] = state?.Since,
+                ["alert_id"] = state?.AlertId,
+            });
+        }
+
+        return new JsonObject
+        {
+            ["enabled"] = Options.Enabled,
+            ["at"] = now,
+            ["window_hours"] = settings.Window.TotalHours,
+            ["baseline_hours"] = settings.Baseline.TotalHours,
+            ["drop_percentage_points"] = settings.DropPercentagePoints,
+            ["min_volume"] = settings.MinVolume,
+            ["channels"] = channels,
+        };
+    }
+
     private async Task<bool> PostAsync(JsonObject payload, CancellationToken ct)
     {
         try

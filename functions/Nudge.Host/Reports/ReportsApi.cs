@@ -52,6 +52,9 @@ public static class ReportsApi
 
         g.MapGet("/reports/message-log", MessageLogAsync);
 
+        // The delivery-rate alert rule as it stands (rates, whether it fires, each alert's state); posts nothing.
+        g.MapGet("/reports/alerts", async (DeliveryAlerter alerter, CancellationToken ct) => Results.Json(await alerter.StatusAsync(ct)));
+
         g.MapGet("/reports/segments", () => Results.Json(new { segments = Segments.All }));
 
         g.MapGet("/reports/segments/{name}", async (DeliveryReports reports, IStore store, TimeProvider time, IOptions<NudgeOptions> o, string name,

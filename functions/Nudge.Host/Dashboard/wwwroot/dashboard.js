@@ -197,7 +197,7 @@ function lineChart(days, series) {
 async function healthView(params) {
   const days = Math.min(30, Math.max(1, Number(params.get("days")) || 7));
   // The server's clock decides "now" (it may differ from the browser's): the undated report tells us its end.
-  const [latest, coverage] = await Promise.all([get("/reports/delivery"), get("/reports/token-coverage")]);
+  const [latest, coverage, alerts] = await Promise.all([get("/reports/delivery"), get("/reports/token-coverage"), get("/reports/alerts")]);
   const end = new Date(latest.to);
   end.setUTCHours(24, 0, 0, 0);
   const starts = [...Array(days).keys()].reverse().map((i) => new Date(end.getTime() - (i + 1) * 86400000));
@@ -210,7 +210,10 @@ async function healthView(params) {
   const select = el("select", { id: "health-days" }, [7, 14, 30].map((d) => el("option", { value: d }, `${d} days`)));
   select.value = String(days);
   select.addEventListener("change", () => (location.hash = "#/health?days=" + select.value));
-  const failing = latest.by_channel.filter((c) => c.delivery_rate !== null && c.delivery_rate !== undefined && c.delivery_rate < 0.9);
+  // The alert rule's own view: a channel is listed while its alert fires or was posted (state firing or posting).
+  const alerting = alerts.channels.filter((c) => c.fires || c.state !== "ok");
+  const rule = `Rule: delivered rate over the last ${alerts.window_hours} h more than ${alerts.drop_percentage_points} points below the ` +
+    `${alerts.baseline_hours} h before it, with at least ${alerts.min_volume} messages in each` + (alerts.enabled ? "." : " (no alert webhook is configured).");
   show(
     el("h1", {}, "Delivery health"), select,
     el("h2", {}, "Delivered rate per day, by channel and platform"),
@@ -219,9 +222,11 @@ async function healthView(params) {
     table(["Channel", "Platform", "Sent", "Delivered", "Opened", "Delivery rate"],
       latest.by_channel.map((c) => [c.channel, c.platform ?? "", c.sent, c.delivered, c.opened, pct(c.delivery_rate)]), [2, 3, 4, 5]),
     el("h2", {}, "Alerts"),
-    failing.length
-      ? el("ul", { id: "alerts" }, failing.map((c) => el("li", { class: "error" }, `${c.channel} ${c.platform ?? ""}: delivered ${pct(c.delivery_rate)} (${c.delivered} of ${c.sent})`)))
-      : el("p", { class: "muted", id: "alerts" }, "No channel below 90 % delivered in the last 7 days."),
+    alerting.length
+      ? el("ul", { id: "alerts" }, alerting.map((c) => el("li", { class: "error" },
+          `${c.channel} ${c.platform ?? ""}: ${c.state}, delivered ${pct(c.window_rate)} of ${c.window_sent} against ${pct(c.baseline_rate)} before (${c.drop_points} points down)`)))
+      : el("p", { class: "muted", id: "alerts" }, "No delivery-rate alert."),
+    el("p", { class: "muted", id: "alert-rule" }, rule),
     el("h2", {}, "Push token coverage"),
     el("p", { id: "coverage" }, `${pct(coverage.coverage)} of ${coverage.active} people active since ${time(coverage.since)} have a push token ` +
       `(${Object.entries(coverage.by_platform || {}).map(([k, v]) => `${k}: ${v}`).join(", ") || "none"}).`));
