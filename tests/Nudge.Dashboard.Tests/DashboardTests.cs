@@ -68,7 +68,7 @@ public sealed class DashboardTests(DashboardFixture f) : IClassFixture<Dashboard
         {
             await page.ClickAsync($"#nav a:text-is('{link}')");
             await page.WaitForSelectorAsync($"h1:text-is('{heading}')");
-            Assert.Equal(link, await page.TextContentAsync("#nav a.active"));
+            await Assertions.Expect(page.Locator("#nav a.active")).ToHaveTextAsync(link);
         }
 
         await page.CloseAsync();
@@ -155,8 +155,8 @@ public sealed class DashboardTests(DashboardFixture f) : IClassFixture<Dashboard
     public async Task Outbox_RendersPushSmsWithSegmentsAndEmailHtml()
     {
         var page = await f.SignedInPageAsync("#/outbox");
-        await page.WaitForSelectorAsync(".outbox-item");
-        Assert.Equal(2, await page.Locator(".outbox-item[data-channel=push] .push .title").CountAsync());
+        // Expect retries until the view has rendered (the list is replaced when data arrives).
+        await Assertions.Expect(page.Locator(".outbox-item[data-channel=push] .push .title")).ToHaveCountAsync(2);
         Assert.Contains("segment", await page.Locator(".sms-segments").First.TextContentAsync() ?? "", StringComparison.Ordinal);
         var frame = page.Locator("iframe.email").First.ContentFrame;
         Assert.False(string.IsNullOrWhiteSpace(await frame.Locator("body").TextContentAsync()));
@@ -164,7 +164,7 @@ public sealed class DashboardTests(DashboardFixture f) : IClassFixture<Dashboard
 
         await page.SelectOptionAsync("#outbox-channel", "sms");
         await Assertions.Expect(page.Locator(".outbox-item[data-channel=push]")).ToHaveCountAsync(0);
-        Assert.Equal(2, await page.Locator(".outbox-item[data-channel=sms]").CountAsync());
+        await Assertions.Expect(page.Locator(".outbox-item[data-channel=sms]")).ToHaveCountAsync(2);
         await page.CloseAsync();
     }
 
