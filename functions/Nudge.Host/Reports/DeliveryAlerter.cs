@@ -57,15 +57,8 @@ public sealed class DeliveryAlerter(IStore store, DeliveryReports reports, TimeP
 
         var now = time.GetUtcNow();
         var settings = Options.Settings();
-        var (from, to) = DeliveryAlerts.Range(now, settings);
-        var events = new List<Nudge.Core.Messages.DeliveryEvent>();
-        await foreach (var e in reports.EventsAsync(from, to, ct))
-        {
-            events.Add(e);
-        }
-
         var posted = 0;
-        foreach (var sample in DeliveryAlerts.Evaluate(events, now, settings, reports.Rule))
+        foreach (var sample in await SamplesAsync(now, settings, ct))
         {
             var name = "alert:" + sample.Key;
             var stored = await store.GetCheckpointAsync(name, ct);
@@ -111,15 +104,8 @@ public sealed class DeliveryAlerter(IStore store, DeliveryReports reports, TimeP
     {
         var now = time.GetUtcNow();
         var settings = Options.Settings();
-        var (from, to) = DeliveryAlerts.Range(now, settings);
-        var events = new List<Nudge.Core.Messages.DeliveryEvent>();
-        await foreach (var e in reports.EventsAsync(from, to, ct))
-        {
-            events.Add(e);
-        }
-
         var channels = new JsonArray();
-        foreach (var sample in DeliveryAlerts.Evaluate(events, now, settings, reports.Rule))
+        foreach (var sample in await SamplesAsync(now, settings, ct))
         {
             var state = DeliveryAlerts.Deserialize((await store.GetCheckpointAsync("alert:" + sample.Key, ct))?.Value);
             channels.Add(new JsonObject
@@ -148,6 +134,19 @@ public sealed class DeliveryAlerter(IStore store, DeliveryReports reports, TimeP
             ["min_volume"] = settings.MinVolume,
             ["channels"] = channels,
         };
+    }
+
+    /// <summary>The rule's rates per channel and platform at <paramref name="now"/>, from the delivery events it needs.</summary>
+    private async Task<IReadOnlyList<RateSample>> SamplesAsync(DateTimeOffset now, AlertSettings settings, CancellationToken ct)
+    {
+        var (from, to) = DeliveryAlerts.Range(now, settings);
+        var events = new List<Nudge.Core.Messages.DeliveryEvent>();
+        await foreach (var e in reports.EventsAsync(from, to, ct))
+        {
+            events.Add(e);
+        }
+
+        return DeliveryAlerts.Evaluate(events, now, settings, reports.Rule);
     }
 
     private async Task<bool> PostAsync(JsonObject payload, CancellationToken ct)
