@@ -12,7 +12,7 @@ public sealed partial class CosmosStore
     public async Task<IReadOnlyList<InstanceOutcome>> GetInstanceOutcomesAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken ct = default)
     {
         // The start time sits in the (unindexed) document as ISO text: the range is applied here.
-        var q = new QueryDefinition("SELECT c.doc.id, c.doc.journeyId, c.pk, c.doc.startedAt, c.doc.holdout, c.doc.stepVisits, c.doc.convertedAt FROM c WHERE c.type = @t")
+        var q = new QueryDefinition("SELECT c.doc.id, c.doc.journeyId, c.pk, c.doc.startedAt, c.doc.holdout, c.doc.stepVisits, c.doc.convertedAt, c.doc.currentStep, c.doc.status FROM c WHERE c.type = @t")
             .WithParameter("@t", DocType.Instance);
         var seen = new HashSet<string>(StringComparer.Ordinal);
         var list = new List<InstanceOutcome>();
@@ -21,7 +21,12 @@ public sealed partial class CosmosStore
             // A merge interrupted by a crash may leave a copy in both people's partitions for a while: count it once.
             if (r.StartedAt >= from && r.StartedAt < to && seen.Add(r.Id))
             {
-                list.Add(new InstanceOutcome(r.Id, r.JourneyId, r.Pk, r.StartedAt, r.Holdout, r.StepVisits is { Count: > 0 }, r.ConvertedAt));
+                list.Add(new InstanceOutcome(r.Id, r.JourneyId, r.Pk, r.StartedAt, r.Holdout, r.StepVisits is { Count: > 0 }, r.ConvertedAt)
+                {
+                    Steps = r.StepVisits is { } v ? [.. v.Keys] : [],
+                    CurrentStep = r.CurrentStep,
+                    Ended = r.Status is not ("active" or "pending"),
+                });
             }
         }
 
@@ -76,7 +81,7 @@ public sealed partial class CosmosStore
     private static string CheckpointId(string name) => "checkpoint:" + CosmosIds.Escape(name);
 
     private sealed record OutcomeRow(string Id, string JourneyId, string Pk, DateTimeOffset StartedAt, bool Holdout,
-        Dictionary<string, int>? StepVisits, DateTimeOffset? ConvertedAt);
+        Dictionary<string, int>? StepVisits, DateTimeOffset? ConvertedAt, string? CurrentStep, string? Status);
 
     private sealed record EventTime(string Pk, long Ts);
 }

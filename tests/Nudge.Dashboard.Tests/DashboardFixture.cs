@@ -48,6 +48,7 @@ public sealed class DashboardFixture : IAsyncLifetime
         Server = await JourneyServer.StartAsync();
         IosEmail = await ShopperAsync("ios");
         await ShopperAsync("android");
+        await BuyerAsync();
         await Server.AdvanceAsync(TimeSpan.FromDays(2));
 
         _playwright = await Playwright.CreateAsync();
@@ -70,6 +71,20 @@ public sealed class DashboardFixture : IAsyncLifetime
         await Server.SendAsync(HttpMethod.Post, "/api/v1/push/events",
             $$"""{"delivery_id":"{{push["id"]}}","event":"delivered","device_id":"{{id}}-token-{{platform}}","timestamp":{{Server.Clock.GetUtcNow().ToUnixTimeSeconds()}}}""");
         return email;
+    }
+
+    /// <summary>
+    /// A shopper with no way to reach them (no device, email or phone) who buys during the 4 h wait after the push: their
+    /// instance leaves cart recovery at wait_4h, and their push step ends undeliverable.
+    /// </summary>
+    private async Task BuyerAsync()
+    {
+        var id = Server.IdFor("cart_recovery", heldOut: false, "dash-buyer");
+        await Server.SendAsync(HttpMethod.Put, $"/api/v1/customers/{id}", """{"first_name":"Bo","timezone":"UTC"}""");
+        await Server.SendAsync(HttpMethod.Post, $"/api/v1/customers/{id}/events", """{"name":"add_to_cart","data":{"cart_id":"c9","cart_value":20}}""");
+        await Server.AdvanceAsync(TimeSpan.FromHours(1));
+        await Server.SendAsync(HttpMethod.Post, $"/api/v1/customers/{id}/events", """{"name":"purchase","data":{"cart_id":"c9"}}""");
+        await Server.AdvanceAsync(TimeSpan.FromMinutes(1));
     }
 
     /// <summary>A fresh page (own sessionStorage) at /dashboard, signed in with the admin key.</summary>

@@ -175,7 +175,21 @@ public sealed class DashboardTests(DashboardFixture f) : IClassFixture<Dashboard
         await page.WaitForSelectorAsync(".journey[data-journey=cart_recovery]");
         var card = await page.TextContentAsync(".journey[data-journey=cart_recovery]") ?? "";
         Assert.Contains("Holdout lift", card, StringComparison.Ordinal);
-        Assert.Contains("push", card, StringComparison.Ordinal);
+
+        // In the journey's step order: three shoppers entered; the buyer left at wait_4h; the two others went on to the SMS.
+        var funnel = page.Locator(".journey[data-journey=cart_recovery] table.funnel tbody tr");
+        var rows = new List<string[]>();
+        foreach (var row in await funnel.AllAsync())
+        {
+            rows.Add([.. (await row.Locator("td").AllTextContentsAsync()).Take(5)]);
+        }
+
+        Assert.Equal(["wait_30m", "push", "wait_4h", "email", "wait_20h", "high_value", "sms"], rows.Select(r => r[0].Split(' ')[0]));
+        Assert.Equal(["wait_30m delay", "3", "0", "0", "–"], rows[0]);
+        Assert.Equal(["push send", "3", "0", "0", "2"], rows[1]);
+        Assert.Equal(["wait_4h delay", "3", "0", "1", "–"], rows[2]);
+        Assert.Equal(["email send", "2", "0", "0", "2"], rows[3]);
+        Assert.Equal(["sms send", "2", "0", "0", "2"], rows[6]);
         await ScreenshotAsync(page, "journeys");
         await page.CloseAsync();
     }

@@ -10,11 +10,13 @@ namespace Nudge.Store.Conformance;
 public abstract partial class StoreConformance
 {
     [Fact]
-    public async Task InstanceOutcomes_InTheStartRange_WithHoldoutStartAndConversion()
+    public async Task InstanceOutcomes_InTheStartRange_WithHoldoutStartConversionAndSteps()
     {
         var converted = NewInstance("cart:a:1", "a", null);
         converted.Status = InstanceStatus.Converted;
         converted.ConvertedAt = T0.AddHours(2);
+        converted.StepVisits = new(StringComparer.Ordinal) { ["wait"] = 1, ["push"] = 2, ["email"] = 1 };
+        converted.CurrentStep = "email";
         var held = NewInstance("cart:b:1", "b", null);
         held.Holdout = true;
         var pending = NewInstance("winback:c:1", "c", T0.AddDays(30));
@@ -38,7 +40,13 @@ public abstract partial class StoreConformance
             new InstanceOutcome("cart:a:1", "cart", "a", T0, false, true, T0.AddHours(2)),
             new InstanceOutcome("cart:b:1", "cart", "b", T0, true, true, null),
             new InstanceOutcome("winback:c:1", "cart", "c", T0, false, false, null),
-        ], outcomes);
+        ], outcomes.Select(o => o with { Steps = [], CurrentStep = null, Ended = false }));
+        Assert.Equal(
+        [
+            ("email,push,wait", "email", true),
+            ("push", "wait", false),
+            ("", "wait", false),
+        ], outcomes.Select(o => (string.Join(",", o.Steps.Order(StringComparer.Ordinal)), o.CurrentStep, o.Ended)));
         Assert.Empty(await Store.GetInstanceOutcomesAsync(T0.AddHours(1), T0.AddDays(1)));
     }
 

@@ -43,6 +43,13 @@ public sealed record JourneyLift(
     double? LiftPoints,
     double? RelativeLift);
 
+/// <summary>
+/// How the messaged (non-holdout) instances that started in the range moved through one step: how many entered it, how
+/// many are there now (open instances waiting or running at it), and how many left the journey there early (an exit
+/// condition, a goal that ends the journey, a removed journey). Entered minus exited minus still there went on.
+/// </summary>
+public sealed record StepFlow(string JourneyId, string StepId, long Entered, long Current, long Exited);
+
 /// <summary>The delivery-health report for [<see cref="From"/>, <see cref="To"/>).</summary>
 public sealed record DeliveryReport(
     DateTimeOffset From,
@@ -53,7 +60,8 @@ public sealed record DeliveryReport(
     IReadOnlyList<DeliveryFigures> ByJourney,
     IReadOnlyList<DeliveryFigures> Rows,
     IReadOnlyList<FailureCount> Failures,
-    IReadOnlyList<JourneyLift> Lift);
+    IReadOnlyList<JourneyLift> Lift,
+    IReadOnlyList<StepFlow> Steps);
 
 /// <summary>
 /// Builds a <see cref="DeliveryReport"/> from delivery events (fed a page at a time, any order) and instance outcomes.
@@ -117,7 +125,35 @@ public sealed class DeliveryReportBuilder(DateTimeOffset from, DateTimeOffset to
             [.. _failures.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key.Metric, StringComparer.Ordinal).ThenBy(kv => kv.Key.Reason, StringComparer.Ordinal)
                 .ThenBy(kv => kv.Key.Channel, StringComparer.Ordinal).ThenBy(kv => kv.Key.Platform, StringComparer.Ordinal)
                 .Select(kv => new FailureCount(kv.Key.Metric, kv.Key.Reason, kv.Key.Channel, Platform(kv.Key.Platform), kv.Value))],
-            Lift(_outcomes));
+            Lift(_outcomes),
+            Flow(_outcomes));
+    }
+
+    /// <summary>
+    /// Per journey and step, the messaged instances of <paramref name="outcomes"/> (already restricted to the range) that
+    /// entered it, are at it now, and left the journey at it; by journey id, then step id (callers order steps as their
+    /// journey does).
+    /// </summary>
+    public static IReadOnlyList<StepFlow> Flow(IEnumerable<InstanceOutcome> outcomes)
+    {
+        var flows = new Dictionary<(string Journey, string Step), (long Entered, long Current, long Exited)>();
+        foreach (var o in outcomes.Where(o => !o.Holdout).DistinctBy(o => o.InstanceId))
+        {
+            foreach (var step in o.Steps)
+            {
+                var f = flows.GetValueOrDefault((o.JourneyId, step));
+                flows[(o.JourneyId, step)] = f with { Entered = f.Entered + 1 };
+            }
+
+            if (o.CurrentStep is { } at)
+            {
+                var f = flows.GetValueOrDefault((o.JourneyId, at));
+                flows[(o.JourneyId, at)] = o.Ended ? f with { Exited = f.Exited + 1 } : f with { Current = f.Current + 1 };
+            }
+        }
+
+        return [.. flows.OrderBy(kv => kv.Key.Journey, StringComparer.Ordinal).ThenBy(kv => kv.Key.Step, StringComparer.Ordinal)
+            .Select(kv => new StepFlow(kv.Key.Journey, kv.Key.Step, kv.Value.Entered, kv.Value.Current, kv.Value.Exited))];
     }
 
     /// <summary>Holdout lift per journey over <paramref name="outcomes"/> (already restricted to the range), by journey id.</summary>

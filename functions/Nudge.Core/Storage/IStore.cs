@@ -97,7 +97,19 @@ public sealed record DeliveryEventCursor(DateTimeOffset Time, string Id);
 /// A journey instance as holdout lift sees it. <see cref="Started"/> is false for an instance that was scheduled but never
 /// ran a step (a pending start that was cancelled).
 /// </summary>
-public sealed record InstanceOutcome(string InstanceId, string JourneyId, string ProfileKey, DateTimeOffset StartedAt, bool Holdout, bool Started, DateTimeOffset? ConvertedAt);
+/// <remarks>
+/// <see cref="Steps"/> lists the steps the instance entered (each once); <see cref="CurrentStep"/> is where it is now, or,
+/// once it has ended (<see cref="Ended"/>), where it left the journey early (an exit, a goal, a removed journey); null
+/// when it ran to the end.
+/// </remarks>
+public sealed record InstanceOutcome(string InstanceId, string JourneyId, string ProfileKey, DateTimeOffset StartedAt, bool Holdout, bool Started, DateTimeOffset? ConvertedAt)
+{
+    public IReadOnlyList<string> Steps { get; init; } = [];
+
+    public string? CurrentStep { get; init; }
+
+    public bool Ended { get; init; }
+}
 
 /// <summary>A person active since some time: when last active, and the platform of each push-enabled device (empty: no token).</summary>
 public sealed record PersonActivity(string ProfileKey, DateTimeOffset LastActiveAt, IReadOnlyList<string> PushPlatforms);

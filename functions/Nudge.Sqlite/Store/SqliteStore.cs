@@ -248,7 +248,9 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
             // start time is ISO text in the document, so the range is applied here rather than in SQL.
             await using var cmd = Prepared.Cmd(c, """
                 SELECT id, journey_id, profile_key, json_extract(doc, '$.startedAt'), json_extract(doc, '$.holdout'),
-                       json_extract(doc, '$.stepVisits') != '{}', json_extract(doc, '$.convertedAt')
+                       json_extract(doc, '$.stepVisits') != '{}', json_extract(doc, '$.convertedAt'),
+                       (SELECT json_group_array(key) FROM json_each(doc, '$.stepVisits')), json_extract(doc, '$.currentStep'),
+                       json_extract(doc, '$.status') NOT IN ('active', 'pending')
                 FROM instances
                 """, null);
             await using var r = await cmd.ExecuteReaderAsync(ct);
@@ -259,7 +261,12 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
                 if (started >= from && started < to)
                 {
                     list.Add(new InstanceOutcome(r.GetString(0), r.GetString(1), r.GetString(2), started, !r.IsDBNull(4) && r.GetInt64(4) != 0,
-                        !r.IsDBNull(5) && r.GetInt64(5) != 0, r.IsDBNull(6) ? null : Queries.Time(r.GetString(6))));
+                        !r.IsDBNull(5) && r.GetInt64(5) != 0, r.IsDBNull(6) ? null : Queries.Time(r.GetString(6)))
+                    {
+                        Steps = JsonSerializer.Deserialize<string[]>(r.GetString(7)) ?? [],
+                        CurrentStep = r.IsDBNull(8) ? null : r.GetString(8),
+                        Ended = !r.IsDBNull(9) && r.GetInt64(9) != 0,
+                    });
                 }
             }
 

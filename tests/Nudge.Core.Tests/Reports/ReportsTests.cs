@@ -128,6 +128,33 @@ public class ReportsTests
     }
 
     [Fact]
+    public void StepFlow_CountsEntriesCurrentAndEarlyExitsPerStep_WithoutHoldoutOrDuplicates()
+    {
+        InstanceOutcome O(string id, bool holdout, string? current, bool ended, params string[] steps) =>
+            new(id, "cart", "p-" + id, T0, holdout, steps.Length > 0, null) { Steps = steps, CurrentStep = current, Ended = ended };
+        var b = new DeliveryReportBuilder(T0.AddDays(-1), T0.AddDays(1));
+        b.Add(
+        [
+            O("waiting", false, "wait_4h", false, "wait_30m", "push", "wait_4h"),
+            O("exited", false, "wait_4h", true, "wait_30m", "push", "wait_4h"),
+            O("exited", false, "wait_4h", true, "wait_30m", "push", "wait_4h"),  // the same instance twice: counted once
+            O("goal", false, "wait_30m", true, "wait_30m"),
+            O("done", false, null, true, "wait_30m", "push", "wait_4h", "email"),
+            O("held", true, "wait_4h", false, "wait_30m", "push", "wait_4h"),  // holdout: in the lift, not the funnel
+        ]);
+
+        var flow = b.Build().Steps;
+
+        Assert.Equal(
+        [
+            new StepFlow("cart", "email", 1, 0, 0),
+            new StepFlow("cart", "push", 3, 0, 0),
+            new StepFlow("cart", "wait_30m", 4, 0, 1),
+            new StepFlow("cart", "wait_4h", 3, 1, 1),
+        ], flow);
+    }
+
+    [Fact]
     public void Lift_WithoutHoldoutConversions_HasNoRelativeLift()
     {
         var lift = Assert.Single(DeliveryReportBuilder.Lift([new("i1", "j", "p1", T0, false, true, T0), new("i2", "j", "p2", T0, true, true, null)]));

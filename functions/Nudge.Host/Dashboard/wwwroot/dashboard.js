@@ -21,8 +21,8 @@ function el(tag, attrs, ...children) {
   return e;
 }
 
-function table(headers, rows, numeric = []) {
-  return el("table", {},
+function table(headers, rows, numeric = [], cls = null) {
+  return el("table", { class: cls },
     el("thead", {}, el("tr", {}, headers.map((h, i) => el("th", { class: numeric.includes(i) ? "num" : null }, h)))),
     el("tbody", {}, rows.length === 0
       ? el("tr", {}, el("td", { colspan: headers.length, class: "muted" }, "none"))
@@ -153,8 +153,21 @@ async function journeysView() {
     const rows = report.rows.filter((r) => r.journey_id === j.id);
     const lift = report.lift.find((l) => l.journey_id === j.id);
     const max = Math.max(1, ...rows.map((r) => r.sent));
+    // The funnel in the journey's own step order: instances (entered, still there, left early) beside the step's messages.
+    const flows = report.steps.filter((f) => f.journey_id === j.id);
+    const sum = (step, field) => rows.filter((r) => r.step_id === step).reduce((n, r) => n + r[field], 0);
+    const entered = Math.max(1, ...flows.map((f) => f.entered));
+    const funnel = j.steps.map((s) => {
+      const f = flows.find((x) => x.step_id === s.id) ?? { entered: 0, current: 0, exited: 0 };
+      const sends = rows.some((r) => r.step_id === s.id);
+      return [el("span", {}, `${s.id} `, el("span", { class: "muted" }, s.kind)), f.entered, f.current, f.exited,
+        sends ? sum(s.id, "sent") : "–", sends ? sum(s.id, "delivered") : "–", sends ? sum(s.id, "opened") : "–", sends ? sum(s.id, "converted") : "–", bar(f.entered / entered)];
+    });
     return el("div", { class: "card journey", "data-journey": j.id },
       el("h2", {}, `${j.name || j.id} `, el("span", { class: "muted" }, `${j.id} v${j.version} · ${j.trigger} · holdout ${j.holdout_percent} %`)),
+      el("h3", {}, "Funnel by step"),
+      table(["Step", "Entered", "At step now", "Exited here", "Sent", "Delivered", "Opened", "Converted", ""], funnel, [1, 2, 3, 4, 5, 6, 7], "funnel"),
+      el("h3", {}, "Messages by step, channel and platform"),
       table(["Step", "Channel", "Platform", "Sent", "Delivered", "Opened", "Converted", "Delivery rate", ""],
         rows.map((r) => [r.step_id, r.channel, r.platform ?? "", r.sent, r.delivered, r.opened, r.converted, pct(r.delivery_rate), bar(r.sent / max)]),
         [3, 4, 5, 6, 7]),
@@ -163,7 +176,7 @@ async function journeysView() {
           `(${lift.holdout_converted}/${lift.holdout_entries}): ${lift.lift_points === null || lift.lift_points === undefined ? "–" : (lift.lift_points * 100).toFixed(1) + " points"}`)
         : el("p", { class: "muted" }, "No entries in the range."));
   });
-  show(el("h1", {}, "Journeys"), el("p", { class: "muted" }, `Funnel of delivery events from ${time(report.from)} to ${time(report.to)}.`), cards,
+  show(el("h1", {}, "Journeys"), el("p", { class: "muted" }, `Journey entries (holdout excluded) and their messages from ${time(report.from)} to ${time(report.to)}.`), cards,
     el("h2", {}, "Failure reasons"),
     table(["Metric", "Reason", "Channel", "Platform", "Count"], report.failures.map((f) => [f.metric, f.reason, f.channel, f.platform ?? "", f.count]), [4]));
 }
