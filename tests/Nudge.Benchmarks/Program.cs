@@ -2,14 +2,26 @@ using System.Globalization;
 using System.Text;
 using Nudge.Benchmarks;
 
-// Nudge benchmarks: dotnet run -c Release --project tests/Nudge.Benchmarks -- [journeys] [--instances N] [--no-write]
-//   delivery [--messages N] [--concurrency C] [--batch B] [--sweep] [--in-process-peers] [--no-write]
+// Nudge benchmarks: dotnet run -c Release --project tests/Nudge.Benchmarks -- [all] [--no-write]
+//   journeys [--instances N]
+//   delivery [--messages N] [--concurrency C] [--batch B] [--sweep] [--in-process-peers]
+//   ingest [--seconds S] [--connections C] [--people N]
+//   e2e [--shoppers N]
+//   growth [--max N]   (ingest and journeys at 10^4, 10^5 ... people up to N)
+//   dashboard [--messages N]
 //   (NUDGE_BENCH_PROFILE=store|providers|stage: after the warm-up, only that delivery pass, eight times, for a profiler)
 // Each benchmark prints its figures and rewrites its own section of BENCHMARKS.md with the machine and date.
 if (args is ["peer", ..])
 {
     // The delivery benchmark's loopback APNs and FCM peers, in a process of their own.
     await DeliveryBenchmark.ServePeersAsync();
+    return;
+}
+
+if (args is ["bare-kestrel", ..])
+{
+    // The ingest benchmark's ceiling: Kestrel reading request bodies, in a process of its own like Nudge.Host.
+    await IngestBenchmark.ServeBareAsync();
     return;
 }
 
@@ -117,6 +129,178 @@ if (which.Contains("all") || which.Contains("delivery"))
     }
 }
 
+if (which.Contains("all") || which.Contains("ingest"))
+{
+    var dir = Directory.CreateTempSubdirectory("nudge-bench-").FullName;
+    try
+    {
+        var settings = new IngestBenchmark.Settings(ArgValue("--seconds", 20), ArgValue("--connections", 64), ArgValue("--people", 10_000), WithCeiling: true);
+        var r = await IngestBenchmark.RunAsync(settings, dir);
+        var c = r.Ceiling!;
+        var ratio = r.Nudge.PerSecond / c.PerSecond;
+        var text = new StringBuilder()
+            .AppendLine(CultureInfo.InvariantCulture, $"Measured {DateTime.UtcNow:yyyy-MM-dd} on {Machine.Describe()}.")
+            .AppendLine(CultureInfo.InvariantCulture, $"Command: `dotnet run -c Release --project tests/Nudge.Benchmarks -- ingest --seconds {settings.Seconds} --connections {settings.Connections} --people {settings.People}`")
+            .AppendLine()
+            .AppendLine(CultureInfo.InvariantCulture, $"A load generator in the benchmark process keeps {settings.Connections} requests in flight over HTTP/1.1 keep-alive on loopback: `POST /api/v1/customers/{{id}}/events`")
+            .AppendLine(CultureInfo.InvariantCulture, $"(Track API, Basic auth) for a random one of {settings.People:N0} people (seeded with a device each); 90 % `product_viewed`, 9 % `add_to_cart` (starts")
+            .AppendLine("cart recovery), 1 % a replay of an earlier event id. Nudge.Host runs as a child process with the repository's 7 journeys: each call is")
+            .AppendLine("validated and committed to the durable queue (fsync, group commit) before its 200; the worker then dedupes it by id, stores it, updates the")
+            .AppendLine("person and evaluates every trigger and exit. The ceiling is a bare Kestrel endpoint in a child process that reads the body and answers `{}`,")
+            .AppendLine(CultureInfo.InvariantCulture, $"driven by the same generator with the same requests. 3 s of warm-up, then {settings.Seconds} s measured. Both processes share the 2 cores with the generator.")
+            .AppendLine()
+            .AppendLine("| figure | result | target |")
+            .AppendLine("|---|---|---|")
+            .AppendLine(CultureInfo.InvariantCulture, $"| events/s answered 200 by Nudge (p50 / p99 / max latency) | {r.Nudge.PerSecond:N0} ({r.Nudge.P50Ms:F1} / {r.Nudge.P99Ms:F1} / {r.Nudge.MaxMs:F0} ms) | >= 10,000 |")
+            .AppendLine(CultureInfo.InvariantCulture, $"| events/s processed (accepted {r.Accepted:N0} from the first request until the queue was empty; drained {r.DrainSeconds:F1} s after the load stopped) | {r.ProcessedPerSecond:N0} | >= 10,000 sustained |")
+            .AppendLine(CultureInfo.InvariantCulture, $"| requests/s, bare Kestrel reading the body (p50 / p99 latency) | {c.PerSecond:N0} ({c.P50Ms:F1} / {c.P99Ms:F1} ms) | ceiling |")
+            .AppendLine(CultureInfo.InvariantCulture, $"| Nudge / ceiling | {ratio:P0} | >= 30% |")
+            .AppendLine(CultureInfo.InvariantCulture, $"| errors (non-200 or failed requests) in the window: Nudge, ceiling | {r.Nudge.Errors:N0}, {c.Errors:N0} | 0 |")
+            .AppendLine(CultureInfo.InvariantCulture, $"| distinct events accepted / events stored (replays deduplicated) | {r.UniqueEvents:N0} / {r.StoredEvents:N0} | equal |")
+            .AppendLine(CultureInfo.InvariantCulture, $"| Nudge.Host CPU per accepted event (ingest + processing) | {r.ServerCpuUsPerEvent:F0} µs | |")
+            .AppendLine(CultureInfo.InvariantCulture, $"| Nudge.Host peak RSS | {r.ServerPeakRssMiB:F0} MiB | |")
+            .AppendLine()
+            .AppendLine("Customer.io documents a Track API limit of 1,000 requests/s per workspace (Segment recommends the same): one Nudge process on two")
+            .AppendLine("cores takes more than ten times that.");
+        Console.WriteLine(text);
+        if (write)
+        {
+            WriteSection("ingest", "Ingest", text.ToString());
+        }
+    }
+    finally
+    {
+        Directory.Delete(dir, recursive: true);
+    }
+}
+
+if (which.Contains("all") || which.Contains("e2e"))
+{
+    var shoppers = ArgValue("--shoppers", 10_000);
+    var r = await Nudge.Host.Tests.CartRecoverySimulationTests.RunAsync(shoppers, seed: 20261123);
+    var text = new StringBuilder()
+        .AppendLine(CultureInfo.InvariantCulture, $"Measured {DateTime.UtcNow:yyyy-MM-dd} on {Machine.Describe()}.")
+        .AppendLine(CultureInfo.InvariantCulture, $"Command: `dotnet run -c Release --project tests/Nudge.Benchmarks -- e2e --shoppers {shoppers}`")
+        .AppendLine()
+        .AppendLine(CultureInfo.InvariantCulture, $"{shoppers:N0} shoppers (random time zones, devices, SMS consent and email; 35 % buy at a random time) through journeys/cart_recovery.yaml")
+        .AppendLine("over 30 simulated days on a virtual clock: the real process-event, run-step, journey-timer and send stages (sandbox channel) on a")
+        .AppendLine("SQLite file, with quiet hours, frequency caps, the 10 % holdout, fallbacks and conversions. Every message is compared with an")
+        .AppendLine("expectation computed independently (the same code as the test `CartRecoverySimulationTests`).")
+        .AppendLine()
+        .AppendLine("| figure | result |")
+        .AppendLine("|---|---|")
+        .AppendLine(CultureInfo.InvariantCulture, $"| wall time for 30 simulated days | {r.Wall.TotalSeconds:F1} s |")
+        .AppendLine(CultureInfo.InvariantCulture, $"| messages | {r.Messages:N0} |")
+        .AppendLine(CultureInfo.InvariantCulture, $"| shoppers whose messages differ from the expectation | {r.Mismatches.Count:N0} |")
+        .AppendLine(CultureInfo.InvariantCulture, $"| peak RSS of the benchmark process | {Machine.PeakRssMiB():F0} MiB |")
+        .AppendLine()
+        .AppendLine("| channel / status / reason | messages |")
+        .AppendLine("|---|---|");
+    foreach (var (k, v) in r.Counts.OrderBy(c => c.Key, StringComparer.Ordinal))
+    {
+        text.AppendLine(CultureInfo.InvariantCulture, $"| {k} | {v:N0} |");
+    }
+
+    Console.WriteLine(text);
+    if (r.Mismatches.Count > 0)
+    {
+        Console.Error.WriteLine(string.Join('\n', r.Mismatches.Take(5)));
+        Environment.ExitCode = 1;
+    }
+
+    if (write)
+    {
+        WriteSection("e2e", "End to end: cart recovery", text.ToString());
+    }
+}
+
+if (which.Contains("all") || which.Contains("growth"))
+{
+    var max = ArgValue("--max", 1_000_000);
+    var rows = new List<(int People, IngestBenchmark.Result Ingest, JourneyBenchmark.Result Journeys)>();
+    for (var n = 10_000; n <= max; n *= 10)
+    {
+        Console.WriteLine($"growth: {n:N0} people");
+        var dir = Directory.CreateTempSubdirectory("nudge-bench-").FullName;
+        try
+        {
+            var ingest = await IngestBenchmark.RunAsync(new IngestBenchmark.Settings(15, 64, n, WithCeiling: false), dir);
+            var journeysDir = Path.Combine(dir, "journeys-run");
+            Directory.CreateDirectory(journeysDir);
+            var journeys = await JourneyBenchmark.RunAsync(n, Math.Min(50_000, n / 4), Math.Min(5_000, n / 10), 256, journeysDir);
+            rows.Add((n, ingest, journeys));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    var text = new StringBuilder()
+        .AppendLine(CultureInfo.InvariantCulture, $"Measured {DateTime.UtcNow:yyyy-MM-dd} on {Machine.Describe()}.")
+        .AppendLine(CultureInfo.InvariantCulture, $"Command: `dotnet run -c Release --project tests/Nudge.Benchmarks -- growth --max {max}`")
+        .AppendLine()
+        .AppendLine("The ingest benchmark (15 s, 64 connections, no ceiling pass) against a store seeded with N people, each with a device, events")
+        .AppendLine("spread over all of them at random; and the journey benchmark with N waiting instances (a quarter of them, at most 50,000, fired).")
+        .AppendLine()
+        .AppendLine("| people | store file | events/s answered | events/s processed | Nudge.Host CPU per event | p99 ingest latency | Nudge.Host peak RSS | run-steps/s | timer lateness p99 | journey benchmark peak RSS |")
+        .AppendLine("|---|---|---|---|---|---|---|---|---|---|");
+    foreach (var (n, i, j) in rows)
+    {
+        text.AppendLine(CultureInfo.InvariantCulture,
+            $"| {n:N0} | {i.DatabaseMiB:N0} MiB | {i.Nudge.PerSecond:N0} | {i.ProcessedPerSecond:N0} | {i.ServerCpuUsPerEvent:F0} µs | {i.Nudge.P99Ms:F1} ms | {i.ServerPeakRssMiB:F0} MiB | {j.StepsPerSecond:N0} | {j.P99Ms:F0} ms | {j.PeakRssMiB:F0} MiB |");
+    }
+
+    if (rows.Count > 1)
+    {
+        var first = rows[0];
+        var last = rows[^1];
+        text.AppendLine()
+            .AppendLine(CultureInfo.InvariantCulture, $"From {first.People:N0} to {last.People:N0} people the CPU per ingested event went from {first.Ingest.ServerCpuUsPerEvent:F0} to {last.Ingest.ServerCpuUsPerEvent:F0} µs")
+            .AppendLine(CultureInfo.InvariantCulture, $"({last.Ingest.ServerCpuUsPerEvent / first.Ingest.ServerCpuUsPerEvent:P0} of the first) and run-steps/s from {first.Journeys.StepsPerSecond:N0} to {last.Journeys.StepsPerSecond:N0}.");
+    }
+
+    Console.WriteLine(text);
+    if (write)
+    {
+        WriteSection("growth", "Growth from 10^4 to 10^6 people", text.ToString());
+    }
+}
+
+if (which.Contains("all") || which.Contains("dashboard"))
+{
+    var dir = Directory.CreateTempSubdirectory("nudge-bench-").FullName;
+    try
+    {
+        var messages = ArgValue("--messages", 100_000);
+        var r = await DashboardBenchmark.RunAsync(messages, dir);
+        var text = new StringBuilder()
+            .AppendLine(CultureInfo.InvariantCulture, $"Measured {DateTime.UtcNow:yyyy-MM-dd} on {Machine.Describe()}.")
+            .AppendLine(CultureInfo.InvariantCulture, $"Command: `dotnet run -c Release --project tests/Nudge.Benchmarks -- dashboard --messages {messages}`")
+            .AppendLine()
+            .AppendLine(CultureInfo.InvariantCulture, $"{r.Messages:N0} cart-recovery messages (push, email, SMS) of {r.People:N0} people over the last 7 days, with {r.Events:N0} delivery events and")
+            .AppendLine(CultureInfo.InvariantCulture, $"{r.People:N0} journey instances, seeded in {r.SeedSeconds:F0} s into the store of Nudge.Host (child process). Each row is one dashboard page: its admin API")
+            .AppendLine("requests fetched together, as the page does; the first load, then the median and worst of five more.")
+            .AppendLine()
+            .AppendLine("| page | requests | first | median | worst |")
+            .AppendLine("|---|---|---|---|---|");
+        foreach (var p in r.Pages)
+        {
+            text.AppendLine(CultureInfo.InvariantCulture, $"| {p.Name} | {p.Paths.Length} | {p.FirstMs:N0} ms | {p.MedianMs:N0} ms | {p.MaxMs:N0} ms |");
+        }
+
+        Console.WriteLine(text);
+        if (write)
+        {
+            WriteSection("dashboard", "Dashboard on 100,000 messages", text.ToString());
+        }
+    }
+    finally
+    {
+        Directory.Delete(dir, recursive: true);
+    }
+}
+
 static string Cpu(DeliveryBenchmark.Pass p) =>
     p.PeerCpuUs is { } peer ? $"{p.ClientCpuUs:F0} / {peer:F0} µs" : $"{p.ClientCpuUs:F0} µs (peers included)";
 
@@ -128,7 +312,7 @@ int ArgValue(string name, int fallback)
 
 static void WriteSection(string id, string title, string body)
 {
-    var path = Path.Combine(RepoRoot(), "BENCHMARKS.md");
+    var path = Path.Combine(Repo.Root(), "BENCHMARKS.md");
     var doc = File.Exists(path) ? File.ReadAllText(path) : "# Benchmarks\n\nReproduce any section with the command it names. Numbers are from one run on the machine named.\n";
     var start = $"<!-- {id}:start -->";
     var end = $"<!-- {id}:end -->";
@@ -139,15 +323,3 @@ static void WriteSection(string id, string title, string body)
     File.WriteAllText(path, doc);
 }
 
-static string RepoRoot()
-{
-    for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-    {
-        if (File.Exists(Path.Combine(d.FullName, "Serverless.sln")))
-        {
-            return d.FullName;
-        }
-    }
-
-    return Directory.GetCurrentDirectory();
-}

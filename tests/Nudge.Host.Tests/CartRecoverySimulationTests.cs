@@ -29,44 +29,59 @@ public sealed class CartRecoverySimulationTests(ITestOutputHelper output)
 
     private sealed record Expected(string Channel, string Status, string? Reason, DateTimeOffset At);
 
+    /// <summary>What a run gave: shoppers, wall time of the simulation, messages per channel/status/reason, and every shopper whose messages differ.</summary>
+    public sealed record Outcome(int Shoppers, TimeSpan Wall, int Messages, IReadOnlyDictionary<string, int> Counts, IReadOnlyList<string> Mismatches);
+
     [Fact]
     public async Task TenThousandShoppers_ThirtyDays_EveryMessageAsExpected()
     {
-        var shoppers = Generate(10_000, seed: 20261123);
+        var r = await RunAsync(10_000, seed: 20261123);
+
+        output.WriteLine($"simulated {r.Shoppers} shoppers over 30 days in {r.Wall.TotalSeconds:F1} s");
+        foreach (var (k, v) in r.Counts.OrderBy(c => c.Key, StringComparer.Ordinal))
+        {
+            output.WriteLine($"  {k}: {v}");
+        }
+
+        Assert.True(r.Mismatches.Count == 0, $"{r.Mismatches.Count} shoppers differ, e.g.:\n" + string.Join("\n", r.Mismatches.Take(5)));
+        Assert.True(r.Counts.Keys.Count(k => k.StartsWith("push/", StringComparison.Ordinal)) >= 2, "the run should exercise several push outcomes");
+        Assert.Contains(r.Counts.Keys, k => k == "sms/converted" || k == "sms/sent");
+        Assert.Contains("push/undeliverable/holdout", r.Counts.Keys);
+    }
+
+    /// <summary>
+    /// <paramref name="shoppers"/> generated from <paramref name="seed"/> through 30 simulated days (also the end-to-end
+    /// benchmark), compared message by message with the expectation.
+    /// </summary>
+    public static async Task<Outcome> RunAsync(int shoppers, int seed)
+    {
+        var list = Generate(shoppers, seed);
         var dir = Directory.CreateTempSubdirectory("nudge-sim-").FullName;
         try
         {
             var watch = Stopwatch.StartNew();
-            var actual = await SimulateAsync(shoppers, Path.Combine(dir, "sim.db"));
+            var actual = await SimulateAsync(list, Path.Combine(dir, "sim.db"));
             var wall = watch.Elapsed;
 
             var mismatches = new List<string>();
             var counts = new Dictionary<string, int>(StringComparer.Ordinal);
-            foreach (var s in shoppers)
+            foreach (var s in list)
             {
-                var want = Expect(s);
                 var got = actual.GetValueOrDefault(s.Id, []);
-                foreach (var e in want)
+                foreach (var e in got)
                 {
-                    counts[$"{e.Channel}/{e.Status}{(e.Reason is null ? "" : "/" + e.Reason)}"] = counts.GetValueOrDefault($"{e.Channel}/{e.Status}{(e.Reason is null ? "" : "/" + e.Reason)}") + 1;
+                    var k = $"{e.Channel}/{e.Status}{(e.Reason is null ? "" : "/" + e.Reason)}";
+                    counts[k] = counts.GetValueOrDefault(k) + 1;
                 }
 
+                var want = Expect(s);
                 if (!want.SequenceEqual(got))
                 {
                     mismatches.Add($"{s}: expected [{string.Join(", ", want)}] got [{string.Join(", ", got)}]");
                 }
             }
 
-            output.WriteLine($"simulated {shoppers.Count} shoppers over 30 days in {wall.TotalSeconds:F1} s");
-            foreach (var (k, v) in counts.OrderBy(c => c.Key, StringComparer.Ordinal))
-            {
-                output.WriteLine($"  {k}: {v}");
-            }
-
-            Assert.True(mismatches.Count == 0, $"{mismatches.Count} shoppers differ, e.g.:\n" + string.Join("\n", mismatches.Take(5)));
-            Assert.True(counts.Keys.Count(k => k.StartsWith("push/", StringComparison.Ordinal)) >= 2, "the run should exercise several push outcomes");
-            Assert.Contains(counts.Keys, k => k == "sms/converted" || k == "sms/sent");
-            Assert.Contains("push/undeliverable/holdout", counts.Keys);
+            return new Outcome(list.Count, wall, actual.Values.Sum(m => m.Count), counts, mismatches);
         }
         finally
         {

@@ -28,6 +28,9 @@ public sealed partial class NudgeProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>The child's process id (its CPU time is in /proc/{pid}/stat).</summary>
+    public int Pid => _process.Id;
+
     public static Task<NudgeProcess> StartAsync(string dataDir, params string[] extraArgs) =>
         StartAsync(dataDir, extraArgs, TimeSpan.FromSeconds(60));
 
