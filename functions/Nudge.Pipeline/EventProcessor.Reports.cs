@@ -46,6 +46,7 @@ public sealed partial class EventProcessor
             if (e is not null)
             {
                 await s.AppendDeliveryEventAsync(e with { RecordedAt = now });
+                PipelineTelemetry.MessageStatus(e);
             }
         }
         else if (op.Target is not null)

@@ -16,8 +16,11 @@ public sealed partial class EventProcessor(IngestLimits limits, TimeProvider? ti
     {
         if (!await s.TryMarkProcessedAsync(op.MessageId, op.ReceivedAt))
         {
+            PipelineTelemetry.EventProcessed(op.Kind, duplicate: true);
             return;
         }
+
+        PipelineTelemetry.EventProcessed(op.Kind, duplicate: false);
 
         var run = new Run(s, op, limits, time ?? TimeProvider.System, journeys);
         switch (op.Kind)

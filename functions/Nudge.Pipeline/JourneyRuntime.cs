@@ -119,7 +119,9 @@ public sealed class JourneyRuntime(IReadOnlyList<JourneyDefinition> journeys, Jo
     /// <summary>Fires one due instance (a timer, or a pending start). Idempotent: an instance not due is left alone.</summary>
     public async Task FireAsync(IStoreSession s, string instanceId, DateTimeOffset now)
     {
+        using var span = PipelineTelemetry.StartStage(PipelineTelemetry.RunStep, 1);
         var i = await s.GetInstanceAsync(instanceId);
+        span?.SetTag("nudge.journey", i?.JourneyId);
         if (i?.WakeAt is not { } wake || wake > now || Find(i.JourneyId) is not { } j)
         {
             if (i is { WakeAt: not null } && Find(i.JourneyId) is null)
@@ -193,8 +195,11 @@ public sealed class JourneyRuntime(IReadOnlyList<JourneyDefinition> journeys, Jo
         var result = engine.Run(j, i, new EngineContext(p, devices, history, events, now), input);
         if (!result.Changed && i.Version > 0)
         {
+            PipelineTelemetry.StepRun(j.Id, input, null);
             return;
         }
+
+        PipelineTelemetry.StepRun(j.Id, input, i.Status);
 
         await s.PutInstanceAsync(i);
         foreach (var m in result.Messages)
@@ -203,7 +208,9 @@ public sealed class JourneyRuntime(IReadOnlyList<JourneyDefinition> journeys, Jo
             // a retried step finds the message stored and records nothing again.
             if (await s.TryAddMessageAsync(m))
             {
-                await s.AppendDeliveryEventAsync(DeliveryEvent.For(m, m.Status, m.CreatedAt, m.Reason) with { RecordedAt = now });
+                var first = DeliveryEvent.For(m, m.Status, m.CreatedAt, m.Reason) with { RecordedAt = now };
+                await s.AppendDeliveryEventAsync(first);
+                PipelineTelemetry.MessageStatus(first);
             }
         }
 
@@ -217,6 +224,7 @@ public sealed class JourneyRuntime(IReadOnlyList<JourneyDefinition> journeys, Jo
                 {
                     await s.PutMessageAsync(m);
                     await s.AppendDeliveryEventAsync(e with { RecordedAt = now });
+                    PipelineTelemetry.MessageStatus(e);
                 }
             }
         }

@@ -114,6 +114,8 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
                     break;
                 }
 
+                // The round's provider calls start inside its span, so their spans are its children.
+                using var span = PipelineTelemetry.StartStage(PipelineTelemetry.Send, ready.Count);
                 var round = await ReadRoundAsync(ready, ct);
                 total += ready.Count;
                 foreach (var m in ready)
@@ -157,6 +159,7 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
     public async Task<bool> RunOneAsync(string messageId, DateTimeOffset now, CancellationToken ct = default)
     {
         var claim = now + _o.ClaimFor;
+        using var span = PipelineTelemetry.StartStage(PipelineTelemetry.Send, 1);
         Message? m;
         await using (var s = await store.OpenSessionAsync(ct))
         {
@@ -345,6 +348,8 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
             return new RecipientResult(index, provider, SendOutcome.Transient(DeliveryReason.CircuitOpen, $"{provider} circuit open", wait), null);
         }
 
+        var channel = ChannelName(m.Channel);
+        var measured = DeliveryTelemetry.Start(provider, channel, m.Id);
         SendOutcome outcome;
         try
         {
@@ -360,20 +365,27 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
             outcome = SendOutcome.Transient(DeliveryReason.ProviderUnavailable, ex.GetType().Name);
         }
 
+        DeliveryTelemetry.Stop(measured, provider, channel, outcome);
         breaker.Record(outcome);
         return new RecipientResult(index, provider, outcome, null);
     }
 
     private async Task ApplyAsync(List<Attempt> batch)
     {
-        await using var s = await store.OpenSessionAsync();
-        foreach (var a in batch)
+        using var span = PipelineTelemetry.StartStage(PipelineTelemetry.SendRecord, batch.Count);
+        using var counts = PipelineTelemetry.Defer();
+        await using (var s = await store.OpenSessionAsync())
         {
-            // The message as read when claimed is still the stored one while the claim holds: no need to read it again.
-            await ApplyOneAsync(s, a.Message, a, a.Now, a.Claim);
+            foreach (var a in batch)
+            {
+                // The message as read when claimed is still the stored one while the claim holds: no need to read it again.
+                await ApplyOneAsync(s, a.Message, a, a.Now, a.Claim);
+            }
+
+            await s.CommitAsync();
         }
 
-        await s.CommitAsync();
+        counts.Complete();
     }
 
     private async Task ApplyOneAsync(IStoreSession s, Message m, Attempt a, DateTimeOffset now, DateTimeOffset claim)
@@ -382,9 +394,12 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
         var effects = new List<Func<Task>>();
 
         // The delivery event of a status this attempt gives the message, kept in the same session once the outcome is recorded.
+        // Each path below records exactly one status of its own.
+        DeliveryEvent? recorded = null;
         void Event(string status, string? reason, MessageDelivery? d)
         {
             var e = DeliveryEvent.For(m, status, now, reason, d?.Recipient, d?.ProviderId) with { RecordedAt = now };
+            recorded = e;
             effects.Add(() => s.AppendDeliveryEventAsync(e));
         }
 
@@ -395,6 +410,11 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
                 foreach (var effect in effects)
                 {
                     await effect();
+                }
+
+                if (recorded is not null)
+                {
+                    PipelineTelemetry.MessageStatus(recorded);
                 }
             }
         }
@@ -605,7 +625,9 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
                 if (await s.TryAddMessageAsync(next2))
                 {
                     var first = next2.Status == MessageStatus.Drafted ? MessageReason.FellBack : next2.Reason;
-                    await s.AppendDeliveryEventAsync(DeliveryEvent.For(next2, next2.Status, now, first) with { RecordedAt = now });
+                    var drafted = DeliveryEvent.For(next2, next2.Status, now, first) with { RecordedAt = now };
+                    await s.AppendDeliveryEventAsync(drafted);
+                    PipelineTelemetry.MessageStatus(drafted);
                 }
             });
             m.FallbackMessageId = next2.Id;
@@ -697,4 +719,12 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
         : null;
 
     private static string Name(Channel c) => c.ToString().ToLower(CultureInfo.InvariantCulture);
+
+    /// <summary>The channel's name without an allocation per call (telemetry attributes).</summary>
+    private static string ChannelName(Channel c) => c switch
+    {
+        Channel.Push => "push",
+        Channel.Sms => "sms",
+        _ => "email",
+    };
 }

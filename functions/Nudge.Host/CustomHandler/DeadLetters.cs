@@ -1,6 +1,7 @@
 using Nudge.Core.Journeys;
 using Nudge.Core.Messages;
 using Nudge.Core.Storage;
+using Nudge.Pipeline;
 
 namespace Nudge.Host.CustomHandler;
 
@@ -42,8 +43,10 @@ public static class DeadLetters
 
         m.History.Add(new StatusChange(MessageStatus.Failed, now, $"{Reason}: {error}"));
         await s.PutMessageAsync(m);
-        await s.AppendDeliveryEventAsync(DeliveryEvent.For(m, MessageStatus.Failed, now, Reason) with { RecordedAt = now });
+        var e = DeliveryEvent.For(m, MessageStatus.Failed, now, Reason) with { RecordedAt = now };
+        await s.AppendDeliveryEventAsync(e);
         await s.CommitAsync();
+        PipelineTelemetry.MessageStatus(e);
         return true;
     }
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Options;
@@ -32,14 +33,18 @@ public sealed class StageFunctions(
     {
         var op = ReadOp(inv.Object(EventBinding));
         var now = time.GetUtcNow();
+        using var span = PipelineTelemetry.StartStage(PipelineTelemetry.ProcessEvent, 1, ActivityKind.Consumer);
         try
         {
+            using var counts = PipelineTelemetry.Defer();
             var s = new CapturingSession(await store.OpenSessionAsync(ct));
             await using (s)
             {
                 await processor.ProcessAsync(s, op);
                 await s.CommitAsync();
             }
+
+            counts.Complete();
 
             var sends = s.ReadyToSend(now);
             return new FunctionResult()
@@ -63,12 +68,15 @@ public sealed class StageFunctions(
         var now = time.GetUtcNow();
         try
         {
+            using var counts = PipelineTelemetry.Defer();
             var s = new CapturingSession(await store.OpenSessionAsync(ct));
             await using (s)
             {
                 await runtime.FireAsync(s, instanceId, now);
                 await s.CommitAsync();
             }
+
+            counts.Complete();
 
             var sends = s.ReadyToSend(now);
             return new FunctionResult()
@@ -125,6 +133,7 @@ public sealed class StageFunctions(
         var timer = inv.Object(TimerBinding);
         var now = time.GetUtcNow();
         var limit = options.Value.Functions.SweepLimit;
+        using var span = PipelineTelemetry.StartStage(PipelineTelemetry.JourneyTimers, 0);
         var due = await store.DueInstancesAsync(now, limit, ct);
         var ready = await store.ReadyMessagesAsync(now, limit, ct);
         var result = new FunctionResult()

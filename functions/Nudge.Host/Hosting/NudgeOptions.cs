@@ -43,6 +43,18 @@ public sealed class NudgeOptions
     public ReportingWebhookOptions ReportingWebhooks { get; set; } = new();
 
     public SmsOptions Sms { get; set; } = new();
+
+    public TelemetryOptions Telemetry { get; set; } = new();
+}
+
+/// <summary>Settings under "Nudge:Telemetry": OpenTelemetry export (see the README's Observability section).</summary>
+public sealed class TelemetryOptions
+{
+    /// <summary>
+    /// Export traces and metrics by OTLP to OTEL_EXPORTER_OTLP_ENDPOINT (default http://localhost:4317, gRPC; set
+    /// OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf for port 4318). Default: false (nothing is exported).
+    /// </summary>
+    public bool Otlp { get; set; }
 }
 
 /// <summary>Settings under "Nudge:Sms": how Nudge answers people's SMS replies.</summary>

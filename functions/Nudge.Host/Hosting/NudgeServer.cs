@@ -13,6 +13,7 @@ using Nudge.Host.CustomHandler;
 using Nudge.Host.Dashboard;
 using Nudge.Host.Ingest;
 using Nudge.Host.Reports;
+using Nudge.Host.Telemetry;
 using Nudge.Host.Webhooks;
 using Nudge.Host.Workers;
 using Nudge.Pipeline;
@@ -71,6 +72,7 @@ public static class NudgeServer
         builder.Services.AddOptions<NudgeOptions>().Bind(builder.Configuration.GetSection(NudgeOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         var options = builder.Configuration.GetSection(NudgeOptions.Section).Get<NudgeOptions>() ?? new NudgeOptions();
         var (journeys, engineOptions) = JourneySetup.Load(options.Journeys);
+        builder.AddNudgeTelemetry(options.Telemetry);
         if (options.Alerts.Validate().Concat(options.ReportingWebhooks.Validate()).ToList() is { Count: > 0 } reportingProblems)
         {
             throw new InvalidOperationException("Reporting settings are invalid:" + string.Concat(reportingProblems.Select(p => Environment.NewLine + "  - " + p)));
@@ -100,6 +102,7 @@ public static class NudgeServer
         var opened = await StoreSetup.OpenAsync(options, dataDir ?? "", time);
         var store = wrapStore?.Invoke(opened) ?? opened;
         var queue = functions ? null : await SqliteWorkQueue.OpenAsync(Path.Combine(dataDir!, "queue.db"), time);
+        var queueMeter = queue is not null && options.Telemetry.Otlp ? HostTelemetry.QueueDepth(queue) : null;
 
         var limits = new IngestLimits();
         var validator = new IngestValidator(limits, new PhoneNormalizer(options.DefaultPhoneRegion));
@@ -169,7 +172,7 @@ public static class NudgeServer
             app.UseFunctionsDispatch();
         }
 
-        app.MapGet("/health", () => Results.Json(new { status = "ok" }));
+        app.MapHealth();
         app.MapTrackApi();
         app.MapSegmentApi();
         app.MapAdminApi();
@@ -200,6 +203,7 @@ public static class NudgeServer
         });
         app.Lifetime.ApplicationStopped.Register(() =>
         {
+            queueMeter?.Dispose();
             queue?.DisposeAsync().AsTask().GetAwaiter().GetResult();
             if (opened is IAsyncDisposable disposable)
             {

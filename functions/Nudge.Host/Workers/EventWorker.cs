@@ -1,9 +1,11 @@
+using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using Nudge.Core.Ingest;
 using Nudge.Core.Queues;
 using Nudge.Core.Storage;
 using Nudge.Host.Hosting;
+using Nudge.Host.Telemetry;
 using Nudge.Pipeline;
 
 namespace Nudge.Host.Workers;
@@ -14,7 +16,7 @@ namespace Nudge.Host.Workers;
 /// (backoff, then the poison queue after the queue's delivery limit).
 /// </summary>
 public sealed class EventWorker(
-    IWorkQueue queue, IStore store, EventProcessor processor, WorkSignal signal, IOptions<NudgeOptions> options, ILogger<EventWorker> log)
+    IWorkQueue queue, IStore store, EventProcessor processor, WorkSignal signal, TimeProvider time, IOptions<NudgeOptions> options, ILogger<EventWorker> log)
     : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -47,6 +49,8 @@ public sealed class EventWorker(
 
     private async Task ProcessAsync(IReadOnlyList<LeasedMessage> batch, CancellationToken ct)
     {
+        using var span = PipelineTelemetry.StartStage(PipelineTelemetry.ProcessEvent, batch.Count, ActivityKind.Consumer);
+        HostTelemetry.QueueLag(QueueNames.Events, batch, time.GetUtcNow());
         var parsed = new List<(LeasedMessage Msg, IngestOp Op)>(batch.Count);
         foreach (var m in batch)
         {
@@ -63,6 +67,7 @@ public sealed class EventWorker(
 
         try
         {
+            using var counts = PipelineTelemetry.Defer();
             await using (var s = await store.OpenSessionAsync(ct))
             {
                 foreach (var (_, op) in parsed)
@@ -72,6 +77,8 @@ public sealed class EventWorker(
 
                 await s.CommitAsync();
             }
+
+            counts.Complete();
 
             await queue.CompleteAsync(parsed.Select(p => p.Msg).ToList(), ct);
             signal.Pulse(WorkSignal.Timers);
@@ -87,11 +94,14 @@ public sealed class EventWorker(
         {
             try
             {
+                using var counts = PipelineTelemetry.Defer();
                 await using (var s = await store.OpenSessionAsync(ct))
                 {
                     await processor.ProcessAsync(s, op);
                     await s.CommitAsync();
                 }
+
+                counts.Complete();
 
                 await queue.CompleteAsync([msg], ct);
                 signal.Pulse(WorkSignal.Timers);

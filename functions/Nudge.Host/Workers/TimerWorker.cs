@@ -24,15 +24,22 @@ public sealed class TimerWorker(
             return 0;
         }
 
+        // Only sweeps that found work get a span: the loop looks every few milliseconds to a second.
+        using var span = PipelineTelemetry.StartStage(PipelineTelemetry.JourneyTimers, due.Count);
         try
         {
-            await using var s = await store.OpenSessionAsync(ct);
-            foreach (var (id, _) in due)
+            using var counts = PipelineTelemetry.Defer();
+            await using (var s = await store.OpenSessionAsync(ct))
             {
-                await runtime.FireAsync(s, id, now);
+                foreach (var (id, _) in due)
+                {
+                    await runtime.FireAsync(s, id, now);
+                }
+
+                await s.CommitAsync();
             }
 
-            await s.CommitAsync();
+            counts.Complete();
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -41,9 +48,14 @@ public sealed class TimerWorker(
             {
                 try
                 {
-                    await using var s = await store.OpenSessionAsync(ct);
-                    await runtime.FireAsync(s, id, now);
-                    await s.CommitAsync();
+                    using var counts = PipelineTelemetry.Defer();
+                    await using (var s = await store.OpenSessionAsync(ct))
+                    {
+                        await runtime.FireAsync(s, id, now);
+                        await s.CommitAsync();
+                    }
+
+                    counts.Complete();
                 }
                 catch (Exception one) when (one is not OperationCanceledException)
                 {
