@@ -200,6 +200,28 @@ public sealed class SegmentApiTests(NudgeServerFixture server) : IClassFixture<N
     }
 
     [Fact]
+    public async Task SentAtCorrectingOutOfTheCalendar_Is400NotAServerError()
+    {
+        var r = await server.Segment.PostAsync("/v1/track", Json("""{"userId":"u","event":"x","originalTimestamp":"9999-12-31T23:59:59Z","sentAt":"0001-01-01T00:00:00Z"}"""));
+        Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
+        Assert.Contains("sentAt: corrects originalTimestamp to a time outside years 1 to 9999", await r.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        var batch = await server.Segment.PostAsync("/v1/batch", Json("""{"sentAt":"9999-12-31T00:00:00Z","batch":[{"type":"track","userId":"u","event":"x","originalTimestamp":"0001-01-01T00:00:01Z"}]}"""));
+        Assert.Equal(HttpStatusCode.BadRequest, batch.StatusCode);
+        Assert.Contains("batch[0].sentAt", await batch.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task WronglyTypedSentAt_Is400EvenWithATimestamp()
+    {
+        var r = await server.Segment.PostAsync("/v1/identify", Json("""{"userId":"u","timestamp":"2026-06-01T00:00:00Z","sentAt":true,"originalTimestamp":{}}"""));
+        Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
+        var text = await r.Content.ReadAsStringAsync();
+        Assert.Contains("sentAt", text, StringComparison.Ordinal);
+        Assert.Contains("originalTimestamp", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task BadWriteKey_Is401InHeaderOrBody()
     {
         var wrongHeader = server.Client(new AuthenticationHeaderValue("Basic", Basic("not-the-key", "")));

@@ -296,6 +296,10 @@ public sealed class TrackApiTests(NudgeServerFixture server) : IClassFixture<Nud
         { "POST", "/merge_customers", """{"primary":{"id":"a"}}""", "secondary: is required" },
         { "POST", "/merge_customers", """{"primary":{"phone":"a"},"secondary":{"id":"b"}}""", "primary: 'phone' is not an identifier" },
         { "POST", "/merge_customers", """{"primary":{"id":"a"},"secondary":{"id":"a"}}""", "secondary: is the same person as primary" },
+        { "POST", "/customers/{id}/events", """{"name":"x","name":"y"}""", "request body has the key 'name' more than once" },
+        { "POST", "/customers/{id}/events", """{"name":"x","data":{"a":1,"a":2}}""", "data: has the key 'a' more than once" },
+        { "PUT", "/customers/{id}", """{"plan":"\ud800"}""", "plan: is not valid Unicode text" },
+        { "POST", "/customers/{id}/events", """{"name":"x","data":{"items":[{"sku":"\udc00"}]}}""", "data.items[0].sku: is not valid Unicode text" },
     };
 
     [Theory]
@@ -314,6 +318,20 @@ public sealed class TrackApiTests(NudgeServerFixture server) : IClassFixture<Nud
         await server.DrainAsync();
         Assert.Equal(before.ToJsonString(), (await server.StatsAsync()).ToJsonString());
         Assert.Null(await server.ProfileAsync($"{_run}-bad"));
+    }
+
+    [Fact]
+    public async Task InvalidUtf8InAnUnreadField_Is400NamingIt_NotAServerError()
+    {
+        await server.DrainAsync();
+        var before = await server.StatsAsync();
+        byte[] body = [.. "{\"name\":\"x\",\"data\":{\"note\":\"a"u8, 0xC3, .. "\"}}"u8];
+        var r = await server.Track.PostAsync($"/api/v1/customers/{_run}-utf8/events", new ByteArrayContent(body) { Headers = { ContentType = new MediaTypeHeaderValue("application/json") } });
+
+        Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
+        Assert.Contains("data.note: is not valid Unicode text", await r.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        await server.DrainAsync();
+        Assert.Equal(before.ToJsonString(), (await server.StatsAsync()).ToJsonString());
     }
 
     [Fact]

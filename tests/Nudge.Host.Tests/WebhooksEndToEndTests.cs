@@ -17,7 +17,7 @@ namespace Nudge.Host.Tests;
 
 /// <summary>
 /// The inbound webhooks end to end through the embedded server, with Twilio and SendGrid loopback peers for the sends.
-/// Requests are signed here by independent implementations of Twilio's X-Twilio-Signature (HMAC-SHA1) and SendGrid's
+/// Requests are signed by independent implementations (<see cref="WebhookSigning"/>) of Twilio's X-Twilio-Signature (HMAC-SHA1) and SendGrid's
 /// signed Event Webhook (ECDSA P-256 over timestamp + body), not by Nudge's own code; bad signatures must change nothing.
 /// </summary>
 public sealed partial class WebhooksEndToEndTests : IClassFixture<SendGridPeer>, IAsyncLifetime, IDisposable
@@ -53,25 +53,10 @@ public sealed partial class WebhooksEndToEndTests : IClassFixture<SendGridPeer>,
 
     public void Dispose() => _sendGridKey.Dispose();
 
-    // ---- independent signers ------------------------------------------------------------------------------------
+    private static string TwilioSign(string authToken, string url, IEnumerable<KeyValuePair<string, string>> form) =>
+        WebhookSigning.Twilio(authToken, url, form);
 
-    /// <summary>Twilio's documented scheme: URL, then each parameter (sorted by name) as name+value, HMAC-SHA1 with the auth token, base64.</summary>
-    private static string TwilioSign(string authToken, string url, IEnumerable<KeyValuePair<string, string>> form)
-    {
-        var sb = new StringBuilder(url);
-        foreach (var (k, v) in form.OrderBy(p => p.Key, StringComparer.Ordinal))
-        {
-            sb.Append(k).Append(v);
-        }
-
-#pragma warning disable CA5350 // Twilio's protocol is HMAC-SHA1.
-        using var hmac = new HMACSHA1(Encoding.UTF8.GetBytes(authToken));
-#pragma warning restore CA5350
-        return Convert.ToBase64String(hmac.ComputeHash(Encoding.UTF8.GetBytes(sb.ToString())));
-    }
-
-    private string SendGridSign(string timestamp, string body) =>
-        Convert.ToBase64String(_sendGridKey.SignData(Encoding.UTF8.GetBytes(timestamp + body), HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence));
+    private string SendGridSign(string timestamp, string body) => WebhookSigning.SendGrid(_sendGridKey, timestamp, Encoding.UTF8.GetBytes(body));
 
     // ---- helpers --------------------------------------------------------------------------------------------------
 
@@ -410,6 +395,41 @@ public sealed partial class WebhooksEndToEndTests : IClassFixture<SendGridPeer>,
         Assert.True(p.Consent.EmailUnsubscribed);
         Assert.Equal("email_unsubscribe_link", p.ConsentHistory.Last().Source);
         Assert.Single(await EventsOfAsync(m.Id), e => e.Metric == ReportedMetric.Unsubscribed);
+    }
+
+    [Fact]
+    public async Task UnreadableWebhookBodies_Are400_NotServerErrors()
+    {
+        // Over ASP.NET's 1,024-field form limit: ReadFormAsync throws before the signature can be checked.
+        var many = Enumerable.Range(0, 1100).ToDictionary(n => $"f{n}", _ => "v");
+        using (var tooMany = await PostTwilioAsync("/webhooks/twilio/sms", many))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, tooMany.StatusCode);
+            Assert.Contains("form body cannot be read", await tooMany.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        using var anonymous = new HttpClient();
+        foreach (var (contentType, body) in new[] { ("multipart/form-data", "--x\r\n\r\nSTOP\r\n--x--"), ("multipart/form-data; boundary=x", "--x\r\nContent-Disposition: form-data; name=\"Body\"\r\n\r\nSTOP") })
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, new Uri(_server.Admin.BaseAddress!, "/webhooks/twilio/status?message_id=m")) { Content = new StringContent(body) };
+            request.Content.Headers.ContentType = System.Net.Http.Headers.MediaTypeHeaderValue.Parse(contentType);
+            request.Headers.Add("X-Twilio-Signature", "x");
+            using var broken = await anonymous.SendAsync(request);
+            Assert.Equal(HttpStatusCode.BadRequest, broken.StatusCode);
+        }
+
+        // Signed, so the body is parsed: keys twice and unpaired surrogates are 400, not exceptions when a field is read.
+        using (var dup = await PostSendGridAsync("""[{"event":"delivered","event":"bounce","sg_event_id":"e-dup","delivery_id":"m"}]"""))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, dup.StatusCode);
+            Assert.Contains("[0]: has the key 'event' more than once", await dup.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        using (var lone = await PostSendGridAsync("""[{"event":"delivered","sg_event_id":"\ud800","delivery_id":"m"}]"""))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, lone.StatusCode);
+            Assert.Contains("[0].sg_event_id: is not valid Unicode text", await lone.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
     }
 
     // ---- SDK push metrics -----------------------------------------------------------------------------------------

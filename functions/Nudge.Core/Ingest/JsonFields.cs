@@ -11,12 +11,25 @@ public sealed class JsonFields(List<FieldError> errors)
 {
     public List<FieldError> Errors { get; } = errors;
 
-    public static JsonObject ParseObject(ReadOnlySpan<byte> body, string what)
+    /// <summary>Most nesting a request may have: 32 levels.</summary>
+    public const int MaxDepth = 32;
+
+    /// <summary>
+    /// Parses a request body that must be a JSON object.
+    /// </summary>
+    /// <exception cref="ValidationException">The body is not JSON, not an object, nests deeper than <see cref="MaxDepth"/>,
+    /// repeats a key in one object, or holds text that is not valid UTF-8 / UTF-16 (an unpaired surrogate escape).</exception>
+    public static JsonObject ParseObject(ReadOnlySpan<byte> body, string what) =>
+        Parse(body, what) as JsonObject ?? throw new ValidationException("", $"{what} must be a JSON object");
+
+    /// <summary>Parses a request body as any JSON value (null for the literal null), with the checks of <see cref="ParseObject"/>.</summary>
+    /// <exception cref="ValidationException">See <see cref="ParseObject"/>.</exception>
+    public static JsonNode? Parse(ReadOnlySpan<byte> body, string what)
     {
         JsonNode? node;
         try
         {
-            node = JsonNode.Parse(body, documentOptions: new JsonDocumentOptions { MaxDepth = 32 });
+            node = JsonNode.Parse(body, documentOptions: new JsonDocumentOptions { MaxDepth = MaxDepth });
         }
         catch (JsonException e)
         {
@@ -27,7 +40,85 @@ public sealed class JsonFields(List<FieldError> errors)
             throw new ValidationException("", $"{what} is not valid JSON: {e.Message}");
         }
 
-        return node as JsonObject ?? throw new ValidationException("", $"{what} must be a JSON object");
+        CheckText(body, what);
+        return node;
+    }
+
+    /// <summary>
+    /// JsonNode finds duplicate keys and undecodable strings only when a value is first read, and then throws
+    /// ArgumentException or InvalidOperationException from wherever that is; this reads everything once, up front, so
+    /// they are a 400 naming the field instead.
+    /// </summary>
+    private static void CheckText(ReadOnlySpan<byte> body, string what)
+    {
+        var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = MaxDepth });
+        var frames = new List<(HashSet<string>? Keys, string? Key, int Index)>();
+        string PathOf(int depth)
+        {
+            var sb = new StringBuilder();
+            for (var k = 0; k < depth; k++)
+            {
+                var (keys, key, index) = frames[k];
+                _ = keys is null ? sb.Append('[').Append(index.ToString(CultureInfo.InvariantCulture)).Append(']') : sb.Append(sb.Length > 0 ? "." : "").Append(key);
+            }
+
+            return sb.ToString();
+        }
+
+        void NextItem()
+        {
+            if (frames.Count > 0 && frames[^1].Keys is null)
+            {
+                frames[^1] = frames[^1] with { Index = frames[^1].Index + 1 };
+            }
+        }
+
+        while (reader.Read())
+        {
+            switch (reader.TokenType)
+            {
+                case JsonTokenType.StartObject or JsonTokenType.StartArray:
+                    NextItem();
+                    frames.Add((reader.TokenType == JsonTokenType.StartObject ? new HashSet<string>(StringComparer.Ordinal) : null, null, -1));
+                    break;
+                case JsonTokenType.EndObject or JsonTokenType.EndArray:
+                    frames.RemoveAt(frames.Count - 1);
+                    break;
+                case JsonTokenType.PropertyName:
+                    {
+                        var at = PathOf(frames.Count - 1);
+                        var key = Text(ref reader, at, what, "has a key that");
+                        if (!frames[^1].Keys!.Add(key))
+                        {
+                            throw new ValidationException(at, $"{(at.Length == 0 ? what + " " : "")}has the key '{Truncate(key)}' more than once");
+                        }
+
+                        frames[^1] = frames[^1] with { Key = key };
+                        break;
+                    }
+
+                case JsonTokenType.String:
+                    NextItem();
+                    Text(ref reader, PathOf(frames.Count), what, "");
+                    break;
+                default:
+                    NextItem();
+                    break;
+            }
+        }
+    }
+
+    private static string Text(ref Utf8JsonReader reader, string path, string what, string subject)
+    {
+        try
+        {
+            return reader.GetString()!;
+        }
+        catch (InvalidOperationException)
+        {
+            var problem = $"{subject}{(subject.Length == 0 ? "is" : " is")} not valid Unicode text (invalid UTF-8, or an unpaired surrogate escape such as \\ud800)";
+            throw new ValidationException(path, path.Length == 0 ? $"{what} {problem}" : problem);
+        }
     }
 
     /// <summary>JSON as a client would send it: non-ASCII characters stay UTF-8 instead of becoming \uXXXX escapes.</summary>

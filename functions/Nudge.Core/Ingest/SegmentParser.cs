@@ -290,19 +290,33 @@ public sealed class SegmentParser(IngestValidator v)
 
     private static DateTimeOffset Timestamp(JsonObject c, string p, JsonFields f, DateTimeOffset? batchSentAt, DateTimeOffset now)
     {
-        if (f.IsoTime(c, "timestamp", p + "timestamp") is { } ts)
+        // All three are read, so a wrongly typed one is named even when timestamp makes the others unnecessary.
+        var ts = f.IsoTime(c, "timestamp", p + "timestamp");
+        var original = f.IsoTime(c, "originalTimestamp", p + "originalTimestamp");
+        var sentAt = f.IsoTime(c, "sentAt", p + "sentAt") ?? batchSentAt;
+        if (ts is { } t)
         {
-            return ts;
+            return t;
         }
 
         // Segment corrects a device clock with sentAt: timestamp = originalTimestamp + (receivedAt - sentAt).
-        var original = f.IsoTime(c, "originalTimestamp", p + "originalTimestamp");
-        var sentAt = f.IsoTime(c, "sentAt", p + "sentAt") ?? batchSentAt;
-        if (original is { } o)
+        if (original is not { } o)
         {
-            return sentAt is { } s ? o + (now - s) : o;
+            return now;
         }
 
-        return now;
+        if (sentAt is not { } s)
+        {
+            return o;
+        }
+
+        var corrected = o.UtcTicks + (now - s).Ticks;
+        if (corrected < DateTimeOffset.MinValue.UtcTicks || corrected > DateTimeOffset.MaxValue.UtcTicks)
+        {
+            f.Add(p + "sentAt", "corrects originalTimestamp to a time outside years 1 to 9999");
+            return now;
+        }
+
+        return new DateTimeOffset(corrected, TimeSpan.Zero);
     }
 }

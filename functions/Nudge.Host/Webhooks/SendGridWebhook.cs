@@ -59,11 +59,11 @@ public static class SendGridWebhook
         JsonArray events;
         try
         {
-            events = JsonNode.Parse(body) as JsonArray ?? throw new JsonException("not an array");
+            events = JsonFields.Parse(body, "body") as JsonArray ?? throw new ValidationException("", "it is not an array");
         }
-        catch (JsonException)
+        catch (ValidationException e)
         {
-            return Results.Text("the body must be a JSON array of events", statusCode: StatusCodes.Status400BadRequest);
+            return Results.Text($"the body is not a JSON array of events: {string.Join("; ", e.Errors)}", statusCode: StatusCodes.Status400BadRequest);
         }
 
         var now = c.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow();

@@ -126,7 +126,7 @@ public static partial class TwilioWebhooks
 
     /// <summary>
     /// Checks X-Twilio-Signature; returns the form when it verifies, else the rejection: 401 without a signature, 403 with
-    /// one that does not verify (or when no auth token is configured to verify it with).
+    /// one that does not verify (or when no auth token is configured to verify it with); 400 for a form that cannot be read.
     /// </summary>
     private static async Task<(IResult? Rejected, List<KeyValuePair<string, string>> Form)> VerifyAsync(HttpContext c)
     {
@@ -139,7 +139,23 @@ public static partial class TwilioWebhooks
         var form = new List<KeyValuePair<string, string>>();
         if (c.Request.HasFormContentType)
         {
-            foreach (var (name, values) in await c.Request.ReadFormAsync(c.RequestAborted))
+            IFormCollection read;
+            try
+            {
+                read = await c.Request.ReadFormAsync(c.RequestAborted);
+            }
+            catch (BadHttpRequestException e)
+            {
+                return (Results.Text($"the form body cannot be read: {e.Message}", statusCode: e.StatusCode), []);
+            }
+            catch (Exception e) when (e is InvalidDataException or IOException or InvalidOperationException)
+            {
+                // Over the form limits (1,024 fields, 70-character multipart boundary) or a broken multipart body:
+                // not a request Twilio sends, and one that cannot be verified.
+                return (Results.Text($"the form body cannot be read: {e.Message}", statusCode: StatusCodes.Status400BadRequest), []);
+            }
+
+            foreach (var (name, values) in read)
             {
                 form.AddRange(values.Select(v => KeyValuePair.Create(name, v ?? "")));
             }
