@@ -432,6 +432,50 @@ public sealed partial class WebhooksEndToEndTests : IClassFixture<SendGridPeer>,
         }
     }
 
+    [Fact]
+    public async Task SendGridSignedWithAnotherKey_AndTamperedUnsubscribeLinks_ChangeNothing()
+    {
+        var id = _server.IdFor("cart_recovery", heldOut: false, "mail-4");
+        await _server.SendAsync(HttpMethod.Put, $"/api/v1/customers/{id}", $$"""{"email":"{{id}}@example.com"}""");
+        await _server.SendAsync(HttpMethod.Post, $"/api/v1/customers/{id}/events", """{"name":"add_to_cart","data":{"cart_id":"c-4","cart_value":40}}""");
+        await _server.AdvanceAsync(TimeSpan.FromMinutes(30));
+        var m = (await _server.Store.GetMessagesAsync(await KeyAsync(id), 10)).Single(x => x.Channel == Channel.Email);
+        var sentMail = JsonNode.Parse(_sendGrid.Requests.Last(r => r.Body.Contains(m.Id, StringComparison.Ordinal)).Body)!;
+        var token = new Uri(sentMail["headers"]!["List-Unsubscribe"]!.GetValue<string>().Trim('<', '>')).AbsolutePath["/u/".Length..];
+
+        // A well-formed signature from a P-256 key SendGrid does not hold.
+        using var otherKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var body = $$"""[{"email":"{{id}}@example.com","timestamp":1780322500,"event":"unsubscribe","sg_event_id":"ev-u4","delivery_id":"{{m.Id}}"}]""";
+        var forged = Convert.ToBase64String(otherKey.SignData(Encoding.UTF8.GetBytes("1780322400" + body), HashAlgorithmName.SHA256, DSASignatureFormat.Rfc3279DerSequence));
+        using (var r = await PostSendGridAsync(body, signature: forged))
+        {
+            Assert.Equal(HttpStatusCode.Forbidden, r.StatusCode);
+        }
+
+        // The token with its last character changed, cut short, or lengthened cannot unsubscribe anyone.
+        var flipped = token[..^1] + (token[^1] == 'A' ? 'B' : 'A');
+        using var anonymous = new HttpClient { BaseAddress = _server.Admin.BaseAddress };
+        foreach (var bad in new[] { flipped, token[..^4], token + "x" })
+        {
+            using var get = await anonymous.GetAsync("/u/" + bad);
+            using var post = await anonymous.PostAsync("/u/" + bad, new FormUrlEncodedContent([new("List-Unsubscribe", "One-Click")]));
+            Assert.Equal((HttpStatusCode.NotFound, HttpStatusCode.NotFound), (get.StatusCode, post.StatusCode));
+        }
+
+        await _server.AdvanceAsync(TimeSpan.Zero);
+        Assert.False((await ProfileAsync(id)).Consent.EmailUnsubscribed);
+        Assert.DoesNotContain(await EventsOfAsync(m.Id), e => e.Metric == ReportedMetric.Unsubscribed);
+
+        // The control: the untouched link does unsubscribe.
+        using (var ok = await anonymous.PostAsync("/u/" + token, new FormUrlEncodedContent([new("List-Unsubscribe", "One-Click")])))
+        {
+            Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        }
+
+        await _server.AdvanceAsync(TimeSpan.Zero);
+        Assert.True((await ProfileAsync(id)).Consent.EmailUnsubscribed);
+    }
+
     // ---- SDK push metrics -----------------------------------------------------------------------------------------
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using Nudge.Cosmos;
+using Nudge.Host.Auth;
 
 namespace Nudge.Host.Hosting;
 
@@ -24,6 +25,9 @@ public sealed class NudgeOptions
     public string? PublicBaseUrl { get; set; }
 
     public AuthOptions Auth { get; set; } = new();
+
+    /// <summary>Request limits per credential and for failed authentication (Nudge:RateLimits).</summary>
+    public RateLimitOptions RateLimits { get; set; } = new();
 
     public WorkerOptions Workers { get; set; } = new();
 

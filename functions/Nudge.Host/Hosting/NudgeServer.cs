@@ -77,6 +77,12 @@ public static class NudgeServer
         {
             throw new InvalidOperationException("Reporting settings are invalid:" + string.Concat(reportingProblems.Select(p => Environment.NewLine + "  - " + p)));
         }
+
+        if (options.RateLimits.Validate() is { Count: > 0 } limitProblems)
+        {
+            throw new InvalidOperationException("Rate limit settings are invalid:" + string.Concat(limitProblems.Select(p => Environment.NewLine + "  - " + p)));
+        }
+
         Credentials credentials;
         var generated = false;
         string? dataDir = null;
@@ -108,6 +114,7 @@ public static class NudgeServer
         var validator = new IngestValidator(limits, new PhoneNormalizer(options.DefaultPhoneRegion));
         builder.Services.AddSingleton(time);
         builder.Services.AddSingleton(credentials);
+        builder.Services.AddSingleton(new RateLimits(options.RateLimits));
         builder.Services.AddSingleton(limits);
         builder.Services.AddSingleton(new TrackApiParser(validator));
         builder.Services.AddSingleton(new SegmentParser(validator));

@@ -7,7 +7,7 @@ namespace Nudge.Host.Ingest;
 /// <summary>
 /// Segment HTTP tracking API at /v1: identify, track, page, screen, group, alias, batch (and import, its older name).
 /// Auth is Basic with the write key as user name, or "writeKey" in the body. 200 <c>{"success":true}</c>;
-/// 400 names every bad field; a batch is accepted or rejected whole.
+/// 400 names every bad field; a batch is accepted or rejected whole; 429 over Nudge:RateLimits:Segment.
 /// </summary>
 public static class SegmentApi
 {
@@ -29,11 +29,23 @@ public static class SegmentApi
         var creds = c.RequestServices.GetRequiredService<Credentials>();
         var limits = c.RequestServices.GetRequiredService<IngestLimits>();
         var parser = c.RequestServices.GetRequiredService<SegmentParser>();
+        var rate = c.RequestServices.GetRequiredService<RateLimits>();
         var now = c.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow();
+        if (rate.Blocked(c) is { } blocked)
+        {
+            return blocked;
+        }
+
         var headerAuth = ApiAuth.IsSegmentHeader(c.Request, creds);
         if (headerAuth == false)
         {
-            return Unauthorized();
+            return rate.Failed(c, Unauthorized());
+        }
+
+        // With the key in the header, the budget is spent before the body is read; with it in the body, once it is found there.
+        if (headerAuth == true && rate.Admit(c, ApiFamily.Segment) is { } limited)
+        {
+            return limited;
         }
 
         var max = batch ? limits.MaxSegmentBatchBytes : limits.MaxSegmentCallBytes;
@@ -41,7 +53,7 @@ public static class SegmentApi
         var bytes = await RequestBody.ReadAsync(c.Request, max * 2, c.RequestAborted);
         if (bytes is null)
         {
-            return headerAuth == true ? Error(StatusCodes.Status400BadRequest, [new FieldError("", $"body is over the limit of {max} bytes")]) : Unauthorized();
+            return headerAuth == true ? Error(StatusCodes.Status400BadRequest, [new FieldError("", $"body is over the limit of {max} bytes")]) : rate.Failed(c, Unauthorized());
         }
 
         IReadOnlyList<IngestOp> ops;
@@ -49,9 +61,17 @@ public static class SegmentApi
         try
         {
             var body = JsonFields.ParseObject(bytes, "request body");
-            if (!authenticated && !ApiAuth.IsSegmentBodyKey(body["writeKey"] is JsonValue v && v.TryGetValue<string>(out var k) ? k : null, creds))
+            if (!authenticated)
             {
-                return Unauthorized();
+                if (!ApiAuth.IsSegmentBodyKey(body["writeKey"] is JsonValue v && v.TryGetValue<string>(out var k) ? k : null, creds))
+                {
+                    return rate.Failed(c, Unauthorized());
+                }
+
+                if (rate.Admit(c, ApiFamily.Segment) is { } limitedByBody)
+                {
+                    return limitedByBody;
+                }
             }
 
             authenticated = true;
@@ -63,7 +83,7 @@ public static class SegmentApi
             // Without a header, a body we cannot read cannot prove who sent it.
             if (!authenticated)
             {
-                return Unauthorized();
+                return rate.Failed(c, Unauthorized());
             }
 
             return Error(StatusCodes.Status400BadRequest, e.Errors);

@@ -7,7 +7,7 @@ namespace Nudge.Host.Ingest;
 
 /// <summary>
 /// Customer.io Track API v1 at /api/v1: same paths, bodies, Basic site_id:api_key auth and responses
-/// (200 <c>{}</c>; 400 <c>{"meta":{"errors":[...]}}</c>; 401; 413 for a body over the limit).
+/// (200 <c>{}</c>; 400 <c>{"meta":{"errors":[...]}}</c>; 401; 413 for a body over the limit; 429 over Nudge:RateLimits).
 /// </summary>
 public static class TrackApi
 {
@@ -15,10 +15,19 @@ public static class TrackApi
     {
         var g = app.MapGroup("/api/v1").AddEndpointFilter(async (ctx, next) =>
         {
-            var creds = ctx.HttpContext.RequestServices.GetRequiredService<Credentials>();
-            return ApiAuth.IsTrackApi(ctx.HttpContext.Request, creds)
-                ? await next(ctx)
-                : Unauthorized(ctx.HttpContext);
+            var c = ctx.HttpContext;
+            var limits = c.RequestServices.GetRequiredService<RateLimits>();
+            if (limits.Blocked(c) is { } blocked)
+            {
+                return blocked;
+            }
+
+            if (!ApiAuth.IsTrackApi(c.Request, c.RequestServices.GetRequiredService<Credentials>()))
+            {
+                return limits.Failed(c, Unauthorized(c));
+            }
+
+            return limits.Admit(c, ApiFamily.Track) ?? await next(ctx);
         });
 
         g.MapPut("/customers/{id}", (HttpContext c, string id) =>

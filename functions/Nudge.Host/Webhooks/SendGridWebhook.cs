@@ -6,6 +6,7 @@ using Nudge.Core.Ingest;
 using Nudge.Core.Messages;
 using Nudge.Core.Profiles;
 using Nudge.Delivery;
+using Nudge.Host.Auth;
 using Nudge.Host.Ingest;
 
 namespace Nudge.Host.Webhooks;
@@ -14,7 +15,9 @@ namespace Nudge.Host.Webhooks;
 /// SendGrid's signed Event Webhook at POST /webhooks/sendgrid. X-Twilio-Email-Event-Webhook-Signature is an ECDSA P-256
 /// / SHA-256 signature (base64 DER) of X-Twilio-Email-Event-Webhook-Timestamp followed by the raw body, checked with
 /// Nudge:Providers:Email:SendGrid:WebhookPublicKey: missing headers answer 401, a signature that does not verify (or no
-/// key configured) 403, and nothing changes. Each event with Nudge's delivery_id custom arg becomes a report keyed by
+/// key configured) 403, and nothing changes; rejections count as failed authentication for the caller's address
+/// (Nudge:RateLimits:AuthFailures), and signed batches have no rate limit (SendGrid retries what is refused). The
+/// timestamp has no freshness window: a replayed batch is harmless, as every report is keyed by sg_event_id. Each event with Nudge's delivery_id custom arg becomes a report keyed by
 /// sg_event_id: delivered, bounce (bounced), dropped, open (opened), click (clicked), unsubscribe and group_unsubscribe
 /// (unsubscribed + email consent), spamreport (spammed + email consent). processed, deferred and the rest are ignored.
 /// </summary>
@@ -37,11 +40,17 @@ public static class SendGridWebhook
 
     private static async Task<IResult> AcceptAsync(HttpContext c)
     {
+        var rate = c.RequestServices.GetRequiredService<RateLimits>();
+        if (rate.Blocked(c) is { } blocked)
+        {
+            return blocked;
+        }
+
         var signature = c.Request.Headers[SignatureHeader].ToString();
         var timestamp = c.Request.Headers[TimestampHeader].ToString();
         if (signature.Length == 0 || timestamp.Length == 0)
         {
-            return Results.Text($"{SignatureHeader} and {TimestampHeader} are required", statusCode: StatusCodes.Status401Unauthorized);
+            return rate.Failed(c, Results.Text($"{SignatureHeader} and {TimestampHeader} are required", statusCode: StatusCodes.Status401Unauthorized));
         }
 
         var body = await RequestBody.ReadAsync(c.Request, MaxBodyBytes, c.RequestAborted);
@@ -53,7 +62,7 @@ public static class SendGridWebhook
         var key = c.RequestServices.GetRequiredService<WebhookSettings>().SendGridKey;
         if (key is null || !Verifies(key, timestamp, body, signature))
         {
-            return Results.Text($"{SignatureHeader} does not verify", statusCode: StatusCodes.Status403Forbidden);
+            return rate.Failed(c, Results.Text($"{SignatureHeader} does not verify", statusCode: StatusCodes.Status403Forbidden));
         }
 
         JsonArray events;

@@ -6,6 +6,7 @@ using Nudge.Core.Ingest;
 using Nudge.Core.Messages;
 using Nudge.Core.Profiles;
 using Nudge.Delivery.Twilio;
+using Nudge.Host.Auth;
 using Nudge.Host.Ingest;
 
 namespace Nudge.Host.Webhooks;
@@ -127,13 +128,21 @@ public static partial class TwilioWebhooks
     /// <summary>
     /// Checks X-Twilio-Signature; returns the form when it verifies, else the rejection: 401 without a signature, 403 with
     /// one that does not verify (or when no auth token is configured to verify it with); 400 for a form that cannot be read.
+    /// Rejections count as failed authentication for the caller's address (Nudge:RateLimits:AuthFailures); verified calls
+    /// have no rate limit.
     /// </summary>
     private static async Task<(IResult? Rejected, List<KeyValuePair<string, string>> Form)> VerifyAsync(HttpContext c)
     {
+        var rate = c.RequestServices.GetRequiredService<RateLimits>();
+        if (rate.Blocked(c) is { } blocked)
+        {
+            return (blocked, []);
+        }
+
         var signature = c.Request.Headers[TwilioSignature.HeaderName].ToString();
         if (signature.Length == 0)
         {
-            return (Results.Text("X-Twilio-Signature is required", statusCode: StatusCodes.Status401Unauthorized), []);
+            return (rate.Failed(c, Results.Text("X-Twilio-Signature is required", statusCode: StatusCodes.Status401Unauthorized)), []);
         }
 
         var form = new List<KeyValuePair<string, string>>();
@@ -164,7 +173,7 @@ public static partial class TwilioWebhooks
         var settings = c.RequestServices.GetRequiredService<WebhookSettings>();
         return settings.TwilioAuthToken is { } token && TwilioSignature.Verify(token, settings.PublicUrlOf(c.Request), form, signature)
             ? (null, form)
-            : (Results.Text("X-Twilio-Signature does not verify", statusCode: StatusCodes.Status403Forbidden), []);
+            : (rate.Failed(c, Results.Text("X-Twilio-Signature does not verify", statusCode: StatusCodes.Status403Forbidden)), []);
     }
 
     private static string? Param(List<KeyValuePair<string, string>> form, string name) =>
