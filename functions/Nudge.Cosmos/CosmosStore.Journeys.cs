@@ -412,6 +412,12 @@ public sealed partial class CosmosStore
         CreatedAt = m.CreatedAt.ToUnixTimeMilliseconds(),
         // As the SQLite store's ready column: 0 when the send stage has nothing to do, else the next attempt (at least 1).
         Ready = !m.Ready ? 0 : Math.Max(1, (m.NextAttemptAt ?? m.CreatedAt).ToUnixTimeMilliseconds()),
+        JourneyId = m.JourneyId,
+        StepId = m.StepId,
+        Channel = m.Channel.ToString().ToLowerInvariant(),
+        Status = m.Status,
+        Reason = m.Reason,
+        Platforms = m.Platforms,
         Doc = m,
     };
 

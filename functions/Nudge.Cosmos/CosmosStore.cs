@@ -267,6 +267,69 @@ public sealed partial class CosmosStore : IStore, IAsyncDisposable
     public async Task<Message?> GetMessageAsync(string id, CancellationToken ct = default) =>
         (await LocateAsync<Message>(DocType.Message, id, null, ct))?.Doc;
 
+    public async Task<IReadOnlyList<MessageSummary>> ListMessagesAsync(MessageListQuery query, CancellationToken ct = default)
+    {
+        // Spans people: a cross-partition query on the fields kept beside each message document, newest first (the
+        // composite index on createdAt and key, read backwards). A move interrupted by a crash may leave a copy in two
+        // partitions for a while: copies are adjacent in this order, so each message is listed once, and the page is
+        // topped up past the copies it skipped.
+        var list = new List<MessageSummary>();
+        var after = query.After ?? new MessageListCursor(query.To, "");
+        var afterMs = after.CreatedAt.ToUnixTimeMilliseconds();
+        var afterId = after.Id;
+        while (list.Count < query.Limit)
+        {
+            var want = query.Limit - list.Count;
+            var sql = new System.Text.StringBuilder("SELECT TOP @n * FROM c WHERE c.type = @type AND c.createdAt >= @from AND c.createdAt < @to "
+                + "AND (c.createdAt < @t OR (c.createdAt = @t AND c.key < @id))");
+            var args = new List<(string Name, object Value)>();
+            foreach (var (field, name, value) in new[]
+            {
+                ("journeyId", "@journey", query.JourneyId), ("stepId", "@step", query.StepId), ("channel", "@channel", query.Channel),
+                ("status", "@status", query.Status), ("reason", "@reason", query.Reason),
+            })
+            {
+                if (value is not null)
+                {
+                    sql.Append(" AND c.").Append(field).Append(" = ").Append(name);
+                    args.Add((name, value));
+                }
+            }
+
+            if (query.Platform is not null)
+            {
+                sql.Append(" AND ARRAY_CONTAINS(c.platforms, @platform)");
+                args.Add(("@platform", query.Platform));
+            }
+
+            var q = new QueryDefinition(sql.Append(" ORDER BY c.createdAt DESC, c.key DESC").ToString())
+                .WithParameter("@n", want).WithParameter("@type", DocType.Message).WithParameter("@from", query.From.ToUnixTimeMilliseconds())
+                .WithParameter("@to", query.To.ToUnixTimeMilliseconds()).WithParameter("@t", afterMs).WithParameter("@id", afterId);
+            foreach (var (name, value) in args)
+            {
+                q = q.WithParameter(name, value);
+            }
+
+            var page = await People.QueryAllAsync<PersonDoc<Message>>(q, null, ct);
+            foreach (var d in page)
+            {
+                if (list.Count == 0 || list[^1].Id != d.Doc.Id)
+                {
+                    list.Add(MessageSummary.Of(d.Doc));
+                }
+
+                (afterMs, afterId) = (d.CreatedAt ?? 0, d.Doc.Id);
+            }
+
+            if (page.Count < want)
+            {
+                break;
+            }
+        }
+
+        return list;
+    }
+
     public async Task<IReadOnlyList<Message>> ReadyMessagesAsync(DateTimeOffset now, int limit, CancellationToken ct = default)
     {
         var ready = new List<Message>();

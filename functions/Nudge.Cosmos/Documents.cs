@@ -43,6 +43,22 @@ internal sealed record PersonDoc<T>
 
     public long? Ready { get; init; }
 
+    /// <summary>
+    /// Messages: what the message log filters on (journey, step, channel, current status and reason, the recipients'
+    /// platforms), beside the unindexed document and rewritten with it on every write.
+    /// </summary>
+    public string? JourneyId { get; init; }
+
+    public string? StepId { get; init; }
+
+    public string? Channel { get; init; }
+
+    public string? Status { get; init; }
+
+    public string? Reason { get; init; }
+
+    public List<string>? Platforms { get; init; }
+
     /// <summary>Instances: when a timer must advance it.</summary>
     public long? WakeAt { get; init; }
 

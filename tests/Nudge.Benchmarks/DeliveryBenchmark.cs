@@ -805,6 +805,8 @@ internal static class DeliveryBenchmark
 
         public Task<Message?> GetMessageAsync(string id, CancellationToken ct = default) => inner.GetMessageAsync(id, ct);
 
+        public Task<IReadOnlyList<MessageSummary>> ListMessagesAsync(MessageListQuery query, CancellationToken ct = default) => inner.ListMessagesAsync(query, ct);
+
         public Task<IReadOnlyList<Message>> ReadyMessagesAsync(DateTimeOffset now, int limit, CancellationToken ct = default) =>
             times.Time(Phase.Ready, () => inner.ReadyMessagesAsync(now, limit, ct));
 

@@ -83,7 +83,7 @@ public sealed class CosmosStoreOptionsTests
         var processed = set.Containers.Single(c => c.Name == "processed").ToProperties();
 
         Assert.Equal("/pk", people.PartitionKeyPath);
-        Assert.Equal(5, people.IndexingPolicy.CompositeIndexes.Count);
+        Assert.Equal(6, people.IndexingPolicy.CompositeIndexes.Count);
         Assert.Equal(CompositePathSortOrder.Descending, people.IndexingPolicy.CompositeIndexes[0][0].Order);
         Assert.Contains(people.IndexingPolicy.ExcludedPaths, p => p.Path == "/doc/*");
         Assert.Equal(IndexingMode.None, lookups.IndexingPolicy.IndexingMode);

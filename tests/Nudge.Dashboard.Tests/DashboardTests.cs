@@ -102,26 +102,114 @@ public sealed class DashboardTests(DashboardFixture f) : IClassFixture<Dashboard
         await page.CloseAsync();
     }
 
-    [BrowserFact]
-    public async Task MessageLog_FiltersByChannelPlatformAndStatus()
-    {
-        var page = await f.SignedInPageAsync("#/messages");
-        await page.WaitForSelectorAsync("#log tbody tr");
-        var all = await page.Locator("#log tbody tr").CountAsync();
-        Assert.True(all >= 8, $"{all} rows");
+    /// <summary>Rows of the message view (the "none" row of an empty table is not one).</summary>
+    private static ILocator MessageRows(IPage page) => page.Locator("#log tbody tr.clickable");
 
+    [BrowserFact]
+    public async Task MessageLog_OneRowPerMessage_WithItsCurrentStatus_FilteredByChannelPlatformAndStatus()
+    {
+        var ids = await MessageIdsAsync("");
+        Assert.True(ids.Count >= 6, $"{ids.Count} messages");
+        var page = await f.SignedInPageAsync("#/messages");
+        await Assertions.Expect(MessageRows(page)).ToHaveCountAsync(ids.Count);
+        Assert.Equal(ids, await MessageRows(page).EvaluateAllAsync<string[]>("rows => rows.map(r => r.dataset.id)"));
+
+        // Both pushes were sent, then delivered: each is one row, showing where it stands now.
         await page.SelectOptionAsync("#log-channel", "push");
         await page.SelectOptionAsync("#log-status", "delivered");
         await page.ClickAsync("#log-filters button[type=submit]");
-        await Assertions.Expect(page.Locator("#log tbody tr")).ToHaveCountAsync(2);
+        await Assertions.Expect(MessageRows(page)).ToHaveCountAsync(2);
         Assert.Contains("status=delivered", page.Url, StringComparison.Ordinal);
+        Assert.All(await MessageRows(page).Locator("td:nth-child(2)").AllTextContentsAsync(), t => Assert.Equal("delivered", t));
         await ScreenshotAsync(page, "messages");
 
         await page.SelectOptionAsync("#log-platform", "android");
         await page.ClickAsync("#log-filters button[type=submit]");
-        await Assertions.Expect(page.Locator("#log tbody tr")).ToHaveCountAsync(1);
-        Assert.Contains("android", await page.TextContentAsync("#log tbody tr") ?? "", StringComparison.Ordinal);
+        await Assertions.Expect(MessageRows(page)).ToHaveCountAsync(1);
+        Assert.Contains("android", await MessageRows(page).TextContentAsync() ?? "", StringComparison.Ordinal);
+
+        // "sent" is a status they passed through, not the one they have.
+        await page.SelectOptionAsync("#log-platform", "");
+        await page.SelectOptionAsync("#log-status", "sent");
+        await page.ClickAsync("#log-filters button[type=submit]");
+        await page.WaitForURLAsync("**status=sent**");
+        await Assertions.Expect(page.Locator("#log tbody td.muted")).ToHaveTextAsync("none");
+        await Assertions.Expect(MessageRows(page)).ToHaveCountAsync(0);
         await page.CloseAsync();
+    }
+
+    [BrowserFact]
+    public async Task MessageLog_NextPage_ShowsEveryMessageOnce_FirstPageGoesBack()
+    {
+        var expected = await MessageIdsAsync("");
+        var page = await f.SignedInPageAsync("#/messages?limit=4");
+        await Assertions.Expect(MessageRows(page)).ToHaveCountAsync(Math.Min(4, expected.Count));
+        var firstPage = await MessageRows(page).EvaluateAllAsync<string[]>("rows => rows.map(r => r.dataset.id)");
+        var seen = new List<string>(firstPage);
+        while (await page.IsEnabledAsync("#log-next"))
+        {
+            var before = page.Url;
+            await page.ClickAsync("#log-next");
+            await page.WaitForURLAsync(u => u != before && u.Contains("after=", StringComparison.Ordinal));
+            await Assertions.Expect(page.Locator("#log-first")).ToBeEnabledAsync();
+            await Assertions.Expect(MessageRows(page).First).Not.ToHaveAttributeAsync("data-id", seen[^1]);
+            seen.AddRange(await MessageRows(page).EvaluateAllAsync<string[]>("rows => rows.map(r => r.dataset.id)"));
+            Assert.Contains("limit=4", page.Url, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(expected, seen);
+        await page.ClickAsync("#log-first");
+        await Assertions.Expect(page.Locator("#log-first")).ToBeDisabledAsync();
+        Assert.Equal(firstPage, await MessageRows(page).EvaluateAllAsync<string[]>("rows => rows.map(r => r.dataset.id)"));
+        await page.CloseAsync();
+    }
+
+    [BrowserFact]
+    public async Task MessageLog_ClickingAMessage_ShowsItsStatusHistory()
+    {
+        var page = await f.SignedInPageAsync("#/messages?channel=push&platform=ios");
+        await Assertions.Expect(MessageRows(page)).ToHaveCountAsync(1);
+        Assert.True(await page.IsHiddenAsync("#message-history"));
+        var id = await MessageRows(page).GetAttributeAsync("data-id");
+
+        await MessageRows(page).Locator("td").First.ClickAsync();
+
+        await Assertions.Expect(page.Locator("#message-history h2 code")).ToHaveTextAsync(id!);
+        var statuses = await page.Locator("#message-history tbody td:nth-child(2)").AllTextContentsAsync();
+        Assert.Equal(["drafted", "sent", "delivered"], statuses.Where(s => s is "drafted" or "sent" or "delivered"));
+        await page.CloseAsync();
+    }
+
+    [BrowserFact]
+    public async Task MessageLog_StatusEventsView_OneRowPerStatusReached_Filtered()
+    {
+        var page = await f.SignedInPageAsync("#/messages");
+        await MessageRows(page).First.WaitForAsync();
+        await page.ClickAsync("#log-view-events");
+        await page.WaitForURLAsync("**view=events**");
+        await Assertions.Expect(page.Locator("#log-view-events")).ToHaveClassAsync("active");
+        await Assertions.Expect(MessageRows(page)).ToHaveCountAsync(0);
+        var all = await page.Locator("#log tbody tr").CountAsync();
+        Assert.True(all > (await MessageIdsAsync("")).Count, $"{all} events");
+
+        await page.SelectOptionAsync("#log-channel", "push");
+        await page.SelectOptionAsync("#log-status", "sent");
+        await page.ClickAsync("#log-filters button[type=submit]");
+        await page.WaitForURLAsync("**status=sent**");
+        Assert.Contains("view=events", page.Url, StringComparison.Ordinal);
+        await Assertions.Expect(page.Locator("#log tbody tr")).ToHaveCountAsync(2);
+        await page.ClickAsync("#log-view-messages");
+        await Assertions.Expect(page.Locator("#log-view-messages")).ToHaveClassAsync("active");
+        Assert.DoesNotContain("view=events", page.Url, StringComparison.Ordinal);
+        await Assertions.Expect(page.Locator("#log tbody td.muted")).ToHaveTextAsync("none"); // no push is "sent" any more
+        await page.CloseAsync();
+    }
+
+    private async Task<List<string>> MessageIdsAsync(string query)
+    {
+        var page = System.Text.Json.Nodes.JsonNode.Parse(await f.Server.Admin.GetStringAsync("/admin/v1/messages?limit=500" + query))!;
+        Assert.Null(page["next"]);
+        return [.. page["messages"]!.AsArray().Select(m => m!["id"]!.GetValue<string>())];
     }
 
     [BrowserFact]

@@ -48,6 +48,8 @@ public sealed class FaultyStore(IStore inner) : IStore
 
     public Task<Message?> GetMessageAsync(string id, CancellationToken ct = default) => inner.GetMessageAsync(id, ct);
 
+    public Task<IReadOnlyList<MessageSummary>> ListMessagesAsync(MessageListQuery query, CancellationToken ct = default) => inner.ListMessagesAsync(query, ct);
+
     public Task<IReadOnlyList<Message>> ReadyMessagesAsync(DateTimeOffset now, int limit, CancellationToken ct = default) => inner.ReadyMessagesAsync(now, limit, ct);
 
     public Task<DateTimeOffset?> GetTokenBounceAsync(string token, CancellationToken ct = default) => inner.GetTokenBounceAsync(token, ct);

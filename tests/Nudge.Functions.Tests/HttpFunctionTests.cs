@@ -161,6 +161,22 @@ public sealed class HttpFunctionTests(FunctionsHostFixture f) : IClassFixture<Fu
     }
 
     [Fact]
+    public async Task Admin_MessageLog_IsServedUnderTheNudgeAdminPath()
+    {
+        var auth = new Dictionary<string, string> { ["Authorization"] = "Bearer " + FunctionsHostFixture.AdminKey };
+
+        var list = await f.InvokeAsync("admin", HostPayloads.Http("admin", "GET", "/nudge-admin/v1/messages?limit=5", headers: auth));
+        var bad = await f.InvokeAsync("admin", HostPayloads.Http("admin", "GET", "/nudge-admin/v1/messages?channel=fax", headers: auth));
+        var noKey = await f.InvokeAsync("admin", HostPayloads.Http("admin", "GET", "/nudge-admin/v1/messages"));
+
+        Assert.Equal(200, list.Res!["statusCode"]!.GetValue<int>());
+        Assert.NotNull(JsonNode.Parse(list.Res["body"]!.GetValue<string>())!["messages"]);
+        Assert.Equal(400, bad.Res!["statusCode"]!.GetValue<int>());
+        Assert.StartsWith("channel:", JsonNode.Parse(bad.Res["body"]!.GetValue<string>())!["error"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal(401, noKey.Res!["statusCode"]!.GetValue<int>());
+    }
+
+    [Fact]
     public async Task Admin_Dashboard_IsServedWithTheNudgeAdminApiBaseAndNoKey()
     {
         var page = await f.InvokeAsync("admin", HostPayloads.Http("admin", "GET", "/dashboard"));

@@ -1,3 +1,7 @@
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+using Nudge.Core.Journeys;
+using Nudge.Core.Messages;
 using Nudge.Core.Storage;
 using Nudge.Sqlite.Store;
 using Nudge.Store.Conformance;
@@ -49,5 +53,54 @@ public sealed class SqliteStoreConformanceTests : StoreConformance
         var e = await Record.ExceptionAsync(async () => await other.DisposeAsync());
 
         Assert.Null(e);
+    }
+
+    [Fact]
+    public async Task Open_AFileFromBeforeTheMessageLog_GetsItsColumnsFilledFromTheDocuments()
+    {
+        // The messages table as files written before the message log have it: no journey, step, reason or platforms.
+        var path = _folder.File("old.db");
+        var push = NewMessage("m-push", T0);
+        push.Platforms = ["ios", "android"];
+        push.Status = MessageStatus.Bounced;
+        push.Reason = "invalid_token";
+        var email = NewMessage("m-email", T0.AddMinutes(1));
+        email.Platforms = [];
+        await using (var c = new SqliteConnection(SqliteDb.ConnectionString(path)))
+        {
+            await c.OpenAsync();
+            await SqliteDb.ExecAsync(c, """
+                CREATE TABLE messages(
+                  id TEXT PRIMARY KEY, profile_key TEXT NOT NULL, instance_id TEXT NOT NULL, channel TEXT NOT NULL,
+                  status TEXT NOT NULL, created_at INTEGER NOT NULL, ready INTEGER NOT NULL, doc TEXT NOT NULL);
+                """);
+            foreach (var m in new[] { push, email })
+            {
+                await using var cmd = SqliteDb.Command(c, "INSERT INTO messages VALUES($id, $p, $i, $c, $s, $t, 0, $d)", null, ("$id", m.Id), ("$p", m.ProfileKey),
+                    ("$i", m.InstanceId), ("$c", "push"), ("$s", m.Status), ("$t", m.CreatedAt.ToUnixTimeMilliseconds()), ("$d", JsonSerializer.Serialize(m, StoreJson.Options)));
+                await cmd.ExecuteNonQueryAsync();
+            }
+
+            SqliteConnection.ClearPool(c);
+        }
+
+        await using var store = await SqliteStore.OpenAsync(path);
+        var range = new MessageListQuery(T0.AddDays(-1), T0.AddDays(1), 10);
+
+        Assert.Equal(["m-email", "m-push"], (await store.ListMessagesAsync(range with { JourneyId = "j", StepId = "s" })).Select(m => m.Id));
+        Assert.Equal(["m-push"], (await store.ListMessagesAsync(range with { Platform = "android", Reason = "invalid_token" })).Select(m => m.Id));
+        Assert.Empty(await store.ListMessagesAsync(range with { JourneyId = "other" }));
+
+        // Opened again: nothing to add, and writes keep the columns up to date.
+        await store.DisposeAsync();
+        await using var again = await SqliteStore.OpenAsync(path);
+        email.Platforms = ["android"];
+        await using (var s = await again.OpenSessionAsync())
+        {
+            await s.PutMessageAsync(email);
+            await s.CommitAsync();
+        }
+
+        Assert.Equal(["m-email", "m-push"], (await again.ListMessagesAsync(range with { Platform = "android" })).Select(m => m.Id));
     }
 }

@@ -45,6 +45,9 @@ public interface IStore
 
     Task<Message?> GetMessageAsync(string id, CancellationToken ct = default);
 
+    /// <summary>One page of the message log: every person's messages, newest first; see <see cref="MessageListQuery"/>.</summary>
+    Task<IReadOnlyList<MessageSummary>> ListMessagesAsync(MessageListQuery query, CancellationToken ct = default);
+
     /// <summary>
     /// Messages the send stage has to handle whose next attempt is due at <paramref name="now"/>, earliest first:
     /// drafted ones, and ones waiting to retry.
@@ -89,6 +92,54 @@ public interface IStore
 /// <see cref="ByRecordedAt"/> (when Nudge learnt it: reporting webhooks, which must not miss a late-reported event).
 /// </summary>
 public sealed record DeliveryEventQuery(DateTimeOffset From, DateTimeOffset To, int Limit, bool ByRecordedAt = false, DeliveryEventCursor? After = null);
+
+/// <summary>
+/// Messages whose <see cref="Message.CreatedAt"/> is in [<see cref="From"/>, <see cref="To"/>), newest first: ordered by
+/// (creation time, id) descending, times compared to the millisecond. At most <see cref="Limit"/>, after the keyset
+/// <see cref="After"/> (the last message of the page before), so pages neither skip nor repeat a message even when many
+/// share a creation time. Each filter that is not null must equal the message's current value exactly (ordinal);
+/// <see cref="Platform"/> matches a message when any of its recipients is on that platform.
+/// </summary>
+public sealed record MessageListQuery(DateTimeOffset From, DateTimeOffset To, int Limit, MessageListCursor? After = null)
+{
+    public string? JourneyId { get; init; }
+
+    public string? StepId { get; init; }
+
+    /// <summary>"push", "sms" or "email".</summary>
+    public string? Channel { get; init; }
+
+    public string? Platform { get; init; }
+
+    /// <summary>A <see cref="MessageStatus"/> value: the message's current status.</summary>
+    public string? Status { get; init; }
+
+    public string? Reason { get; init; }
+}
+
+/// <summary>A position in a <see cref="MessageListQuery"/> ordering: the creation time and id of the last message read.</summary>
+public sealed record MessageListCursor(DateTimeOffset CreatedAt, string Id);
+
+/// <summary>
+/// A message as the message log lists it: where it came from, where it went and where it stands now.
+/// <see cref="UpdatedAt"/> is the time of the newest entry of its status history (its creation time when it has none).
+/// </summary>
+public sealed record MessageSummary(
+    string Id,
+    string ProfileKey,
+    string JourneyId,
+    string StepId,
+    string Channel,
+    IReadOnlyList<string> Platforms,
+    string Status,
+    string? Reason,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset UpdatedAt,
+    IReadOnlyList<string> Recipients)
+{
+    public static MessageSummary Of(Message m) => new(m.Id, m.ProfileKey, m.JourneyId, m.StepId, m.Channel.ToString().ToLowerInvariant(),
+        m.Platforms, m.Status, m.Reason, m.CreatedAt, m.History.Count == 0 ? m.CreatedAt : m.History.Max(h => h.At), m.Recipients);
+}
 
 /// <summary>A position in a <see cref="DeliveryEventQuery"/> ordering: the time and id of the last event read.</summary>
 public sealed record DeliveryEventCursor(DateTimeOffset Time, string Id);

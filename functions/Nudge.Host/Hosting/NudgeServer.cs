@@ -184,6 +184,7 @@ public static class NudgeServer
         app.MapSegmentApi();
         app.MapAdminApi();
         app.MapJourneysAdmin();
+        app.MapMessagesAdmin();
         app.MapReportsAdmin();
         app.MapDashboard(functions ? FunctionsHost.AdminPublicPrefix + "/v1" : "/admin/v1");
 

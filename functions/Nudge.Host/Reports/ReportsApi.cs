@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.Extensions.Options;
@@ -18,12 +17,6 @@ namespace Nudge.Host.Reports;
 /// </summary>
 public static class ReportsApi
 {
-    /// <summary>Range used when ?from= is not given: the 7 days before ?to= (default now).</summary>
-    private static readonly TimeSpan DefaultRange = TimeSpan.FromDays(7);
-
-    /// <summary>Longest range one report covers: 400 days.</summary>
-    private static readonly TimeSpan MaxRange = TimeSpan.FromDays(400);
-
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
@@ -176,46 +169,11 @@ public static class ReportsApi
     /// <summary>An absent filter matches everything; a given one matches exactly (ordinal, as the values are stored).</summary>
     private static bool Matches(string? value, string? filter) => string.IsNullOrEmpty(filter) || string.Equals(value, filter, StringComparison.Ordinal);
 
-    private static string Cursor(DeliveryEventCursor c) =>
-        Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(c.Time.UtcTicks.ToString(CultureInfo.InvariantCulture) + "|" + c.Id))
-            .TrimEnd('=').Replace('+', '-').Replace('/', '_');
+    private static string Cursor(DeliveryEventCursor c) => AdminQuery.Cursor(c.Time, c.Id);
 
-    private static DeliveryEventCursor? Cursor(string s)
-    {
-        try
-        {
-            var b64 = s.Replace('-', '+').Replace('_', '/');
-            var text = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(b64.PadRight(b64.Length + ((4 - (b64.Length % 4)) % 4), '=')));
-            var bar = text.IndexOf('|', StringComparison.Ordinal);
-            return bar > 0 && long.TryParse(text[..bar], NumberStyles.None, CultureInfo.InvariantCulture, out var ticks) && ticks <= DateTimeOffset.MaxValue.UtcTicks && bar < text.Length - 1
-                ? new DeliveryEventCursor(new DateTimeOffset(ticks, TimeSpan.Zero), text[(bar + 1)..])
-                : null;
-        }
-        catch (FormatException)
-        {
-            return null;
-        }
-    }
+    private static DeliveryEventCursor? Cursor(string s) => AdminQuery.Cursor(s) is var (time, id) ? new DeliveryEventCursor(time, id) : null;
 
-    /// <summary>[from, to) from ISO-8601 times or Unix seconds; to defaults to now, from to 7 days before to.</summary>
-    private static (DateTimeOffset? From, DateTimeOffset? To, string? Error) Range(TimeProvider time, string? from, string? to)
-    {
-        var t = to is null ? time.GetUtcNow() : Parse(to);
-        var f = from is null ? t - DefaultRange : Parse(from);
-        return (f, t) switch
-        {
-            (_, null) => (null, null, "to: not a time (ISO-8601 or Unix seconds)"),
-            (null, _) => (null, null, "from: not a time (ISO-8601 or Unix seconds)"),
-            ({ } a, { } b) when a >= b => (null, null, "from: must be before to"),
-            ({ } a, { } b) when b - a > MaxRange => (null, null, "to: at most 400 days after from"),
-            _ => (f, t, null),
-        };
-    }
+    private static (DateTimeOffset? From, DateTimeOffset? To, string? Error) Range(TimeProvider time, string? from, string? to) => AdminQuery.Range(time, from, to);
 
-    private static DateTimeOffset? Parse(string s) =>
-        long.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var secs) && secs < 100_000_000_000
-            ? DateTimeOffset.FromUnixTimeSeconds(secs)
-            : DateTimeOffset.TryParse(s, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var v) ? v : null;
-
-    private static IResult Bad(string error) => Results.Json(new { error }, statusCode: 400);
+    private static IResult Bad(string error) => AdminQuery.Bad(error);
 }

@@ -37,7 +37,8 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
         CREATE INDEX IF NOT EXISTS instances_wake ON instances(wake_at) WHERE wake_at IS NOT NULL;
         CREATE TABLE IF NOT EXISTS messages(
           id TEXT PRIMARY KEY, profile_key TEXT NOT NULL, instance_id TEXT NOT NULL, channel TEXT NOT NULL,
-          status TEXT NOT NULL, created_at INTEGER NOT NULL, ready INTEGER NOT NULL, doc TEXT NOT NULL);
+          status TEXT NOT NULL, created_at INTEGER NOT NULL, ready INTEGER NOT NULL,
+          journey_id TEXT, step_id TEXT, reason TEXT, platforms TEXT, doc TEXT NOT NULL);
         CREATE INDEX IF NOT EXISTS messages_profile ON messages(profile_key, created_at);
         DROP INDEX IF EXISTS messages_ready;
         DROP INDEX IF EXISTS messages_due;
@@ -73,8 +74,54 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
         var store = new SqliteStore(path);
         store._writeConnection = await SqliteDb.OpenAsync(store._cs, durable, ct);
         await SqliteDb.ExecAsync(store._writeConnection, Schema, ct);
+        await AddMessageLogColumnsAsync(store._writeConnection, ct);
+        await SqliteDb.ExecAsync(store._writeConnection, MessageLogIndex, ct);
         return store;
     }
+
+    /// <summary>
+    /// The message log's index: newest first is this index read backwards from the cursor; filters are tested on each row
+    /// it reaches. Only (created_at, id), which never change, so status writes (the send stage, receipts) do not touch it.
+    /// On 100,000 messages a page takes under 1 ms, and about 100 ms when a filter matches none of them (the whole range
+    /// is walked); an index covering the filter columns cut that to about 20 ms but is rewritten on every status change.
+    /// Created after <see cref="AddMessageLogColumnsAsync"/>, as older files get their filter columns there.
+    /// </summary>
+    private const string MessageLogIndex = """
+        CREATE INDEX IF NOT EXISTS messages_log ON messages(created_at, id);
+        """;
+
+    /// <summary>
+    /// Files written before the message log have no columns for its filters (journey, step, reason, platforms): they
+    /// are added and filled from the documents once, in one transaction, when such a file is opened.
+    /// </summary>
+    private static async Task AddMessageLogColumnsAsync(SqliteConnection c, CancellationToken ct)
+    {
+        await using (var cmd = SqliteDb.Command(c, "SELECT COUNT(*) FROM pragma_table_info('messages') WHERE name = 'platforms'", null))
+        {
+            if ((long)(await cmd.ExecuteScalarAsync(ct))! > 0)
+            {
+                return;
+            }
+        }
+
+        await SqliteDb.ExecAsync(c, $"""
+            BEGIN IMMEDIATE;
+            ALTER TABLE messages ADD COLUMN journey_id TEXT;
+            ALTER TABLE messages ADD COLUMN step_id TEXT;
+            ALTER TABLE messages ADD COLUMN reason TEXT;
+            ALTER TABLE messages ADD COLUMN platforms TEXT;
+            UPDATE messages SET journey_id = json_extract(doc, '$.journeyId'), step_id = json_extract(doc, '$.stepId'),
+              reason = json_extract(doc, '$.reason'),
+              platforms = (SELECT '{PlatformSeparator}' || group_concat(value, '{PlatformSeparator}') || '{PlatformSeparator}' FROM json_each(doc, '$.platforms'));
+            COMMIT;
+            """, ct);
+    }
+
+    /// <summary>
+    /// The platforms column holds a message's platforms between separators (",ios,android,"; null for none), so that
+    /// "any recipient on platform p" is one instr() per row.
+    /// </summary>
+    private const string PlatformSeparator = ",";
 
     public async Task<IStoreSession> OpenSessionAsync(CancellationToken ct = default)
     {
@@ -171,6 +218,25 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
 
     public Task<Message?> GetMessageAsync(string id, CancellationToken ct = default) =>
         ReadAsync(async c => await Queries.MessagesAsync(c, null, "id = $v", ("$v", id)) is [var m, ..] ? m : null, ct);
+
+    public Task<IReadOnlyList<MessageSummary>> ListMessagesAsync(MessageListQuery query, CancellationToken ct = default) =>
+        ReadAsync<IReadOnlyList<MessageSummary>>(async c =>
+        {
+            // Walks the (created_at, id) index backwards from the cursor (row-value comparison, so SQLite seeks to it)
+            // and tests each row against the filters, which are plain columns: a page costs the rows it skips, and one
+            // statement serves every combination of filters.
+            var after = query.After ?? new MessageListCursor(query.To, "");
+            var list = await Queries.MessagesAsync(c, null, """
+                created_at >= $from AND created_at < $to AND (created_at, id) < ($t, $id)
+                AND ($j IS NULL OR journey_id = $j) AND ($st IS NULL OR step_id = $st) AND ($c IS NULL OR channel = $c)
+                AND ($s IS NULL OR status = $s) AND ($rs IS NULL OR reason = $rs) AND ($pl IS NULL OR instr(platforms, $pl) > 0)
+                ORDER BY created_at DESC, id DESC LIMIT $n
+                """, ("$from", query.From.ToUnixTimeMilliseconds()), ("$to", query.To.ToUnixTimeMilliseconds()),
+                ("$t", after.CreatedAt.ToUnixTimeMilliseconds()), ("$id", after.Id), ("$j", query.JourneyId), ("$st", query.StepId),
+                ("$c", query.Channel), ("$s", query.Status), ("$rs", query.Reason),
+                ("$pl", query.Platform is null ? null : PlatformSeparator + query.Platform + PlatformSeparator), ("$n", Math.Max(0, query.Limit)));
+            return [.. list.Select(MessageSummary.Of)];
+        }, ct);
 
     public Task<IReadOnlyList<Message>> ReadyMessagesAsync(DateTimeOffset now, int limit, CancellationToken ct = default) =>
         ReadAsync(c => Queries.MessagesAsync(c, null, "ready > 0 AND ready <= $now ORDER BY ready, id LIMIT $n",
@@ -473,8 +539,8 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
         public async Task<bool> TryAddMessageAsync(Message m)
         {
             await using var cmd = Prepared.Cmd(c, """
-                INSERT OR IGNORE INTO messages(id, profile_key, instance_id, channel, status, created_at, ready, doc)
-                VALUES($id, $p, $i, $c, $s, $t, $r, $d)
+                INSERT OR IGNORE INTO messages(id, profile_key, instance_id, channel, status, created_at, ready, journey_id, step_id, reason, platforms, doc)
+                VALUES($id, $p, $i, $c, $s, $t, $r, $j, $st, $rs, $pl, $d)
                 """, tx, Queries.MessageArgs(m));
             return await cmd.ExecuteNonQueryAsync() == 1;
         }
@@ -482,10 +548,11 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
         public async Task PutMessageAsync(Message m)
         {
             await using var cmd = Prepared.Cmd(c, """
-                INSERT INTO messages(id, profile_key, instance_id, channel, status, created_at, ready, doc)
-                VALUES($id, $p, $i, $c, $s, $t, $r, $d)
+                INSERT INTO messages(id, profile_key, instance_id, channel, status, created_at, ready, journey_id, step_id, reason, platforms, doc)
+                VALUES($id, $p, $i, $c, $s, $t, $r, $j, $st, $rs, $pl, $d)
                 ON CONFLICT(id) DO UPDATE SET profile_key = excluded.profile_key, status = excluded.status,
-                  ready = excluded.ready, doc = excluded.doc
+                  ready = excluded.ready, journey_id = excluded.journey_id, step_id = excluded.step_id, reason = excluded.reason,
+                  platforms = excluded.platforms, doc = excluded.doc
                 """, tx, Queries.MessageArgs(m));
             await cmd.ExecuteNonQueryAsync();
         }
@@ -560,8 +627,8 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
             // The whole document is written (json_set of only the send fields measured no faster); the claim check
             // rides on the same statement.
             await using var cmd = Prepared.Cmd(c, """
-                UPDATE messages SET status = $s, ready = $r, doc = $d WHERE id = $id AND ready = $claim
-                """, tx, ("$id", m.Id), ("$claim", Math.Max(1, claim.ToUnixTimeMilliseconds())), ("$s", m.Status), ("$r", Queries.ReadyAt(m)),
+                UPDATE messages SET status = $s, reason = $rs, ready = $r, doc = $d WHERE id = $id AND ready = $claim
+                """, tx, ("$id", m.Id), ("$claim", Math.Max(1, claim.ToUnixTimeMilliseconds())), ("$s", m.Status), ("$rs", m.Reason), ("$r", Queries.ReadyAt(m)),
                 ("$d", JsonSerializer.Serialize(m, StoreJson.Options)));
             return await cmd.ExecuteNonQueryAsync() == 1;
         }
@@ -714,8 +781,13 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
         [
             ("$id", m.Id), ("$p", m.ProfileKey), ("$i", m.InstanceId), ("$c", m.Channel.ToString().ToLowerInvariant()),
             ("$s", m.Status), ("$t", m.CreatedAt.ToUnixTimeMilliseconds()), ("$r", ReadyAt(m)),
+            ("$j", m.JourneyId), ("$st", m.StepId), ("$rs", m.Reason), ("$pl", PlatformsColumn(m)),
             ("$d", JsonSerializer.Serialize(m, StoreJson.Options)),
         ];
+
+        /// <summary>The platforms column (see <see cref="PlatformSeparator"/>).</summary>
+        public static string? PlatformsColumn(Message m) =>
+            m.Platforms.Count == 0 ? null : PlatformSeparator + string.Join(PlatformSeparator, m.Platforms) + PlatformSeparator;
 
         /// <summary>The ready column: 0 when the send stage has nothing to do, else the Unix ms of the next attempt (at least 1).</summary>
         public static long ReadyAt(Message m) => !m.Ready ? 0 : Math.Max(1, (m.NextAttemptAt ?? m.CreatedAt).ToUnixTimeMilliseconds());

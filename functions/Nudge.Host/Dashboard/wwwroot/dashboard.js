@@ -251,10 +251,12 @@ const statuses = ["drafted", "attempted", "sent", "delivered", "opened", "clicke
 const logFilters = ["journey", "step", "channel", "platform", "status", "reason", "from", "to"];
 
 async function messagesView(params) {
+  // Two views of the same log: one row per message with its current status (default), or one row per status reached.
+  const events = params.get("view") === "events";
   const query = new URLSearchParams();
   for (const k of [...logFilters, "after"]) if (params.get(k)) query.set(k, params.get(k));
-  query.set("limit", "50");
-  const [journeys, log] = await Promise.all([get("/journeys"), get("/reports/message-log?" + query)]);
+  query.set("limit", params.get("limit") || "50");
+  const [journeys, log] = await Promise.all([get("/journeys"), get((events ? "/reports/message-log?" : "/messages?") + query)]);
   const field = (name, options) => {
     const input = options
       ? el("select", { name, id: "log-" + name }, ["", ...options].map((o) => el("option", { value: o }, o || `any ${name}`)))
@@ -264,10 +266,14 @@ async function messagesView(params) {
   };
   const form = el("form", { class: "search", id: "log-filters" },
     field("journey", journeys.map((j) => j.id)), field("step"), field("channel", ["push", "sms", "email"]), field("platform", ["ios", "android"]),
-    field("status", statuses), field("reason"), field("from"), field("to"), el("button", { type: "submit" }, "Filter"));
-  const go = (extra) => {
+    field("status", events ? statuses : statuses.filter((s) => s !== "spammed")), field("reason"), field("from"), field("to"),
+    el("button", { type: "submit" }, "Filter"));
+  // Filters, the page size and the view carry over; the cursor only where a caller passes it.
+  const go = (extra, view = events ? "events" : null) => {
     const q = new URLSearchParams();
+    if (view) q.set("view", view);
     for (const k of logFilters) if (form.elements[k].value) q.set(k, form.elements[k].value.trim());
+    if (params.get("limit")) q.set("limit", params.get("limit"));
     for (const [k, v] of Object.entries(extra || {})) q.set(k, v);
     location.hash = "#/messages" + (q.size ? "?" + q : "");
   };
@@ -275,17 +281,67 @@ async function messagesView(params) {
     e.preventDefault();
     go();
   });
+  const toggle = el("p", { class: "toggle", id: "log-view" },
+    el("button", { type: "button", id: "log-view-messages", class: events ? null : "active" }, "Messages"),
+    el("button", { type: "button", id: "log-view-events", class: events ? "active" : null }, "Status events"));
+  toggle.querySelector("#log-view-messages").addEventListener("click", () => go({}, null));
+  toggle.querySelector("#log-view-events").addEventListener("click", () => go({}, "events"));
   const next = el("button", { type: "button", id: "log-next", disabled: log.next ? null : "" }, "Next page");
   next.addEventListener("click", () => go({ after: log.next }));
   const first = el("button", { type: "button", id: "log-first", disabled: params.get("after") ? null : "" }, "First page");
   first.addEventListener("click", () => go());
-  show(el("h1", {}, "Message log"),
-    el("p", { class: "muted" }, `Every status a message reached from ${time(log.from)} to ${time(log.to)}, oldest first (default: the last 7 days).`),
+  const range = `from ${time(log.from)} to ${time(log.to)}`;
+  if (events) {
+    show(el("h1", {}, "Message log"), toggle,
+      el("p", { class: "muted" }, `Every status a message reached ${range}, oldest first (default: the last 7 days).`),
+      form,
+      el("div", { id: "log" }, table(["When", "Status", "Channel", "Platform", "Journey / step", "Reason", "Person", "Message"], log.events.map((e) =>
+        [time(e.at), pill(e.status), e.channel, e.platform ?? "", `${e.journey_id} / ${e.step_id}`, e.reason ?? "",
+          el("a", { href: "#/person?q=" + encodeURIComponent(e.cio_id) }, e.cio_id), el("code", {}, e.message_id)]))),
+      el("p", {}, first, " ", next));
+    return;
+  }
+  const detail = el("div", { id: "message-history", hidden: "" });
+  const headers = ["Created", "Status", "Updated", "Channel", "Platform", "Journey / step", "Reason", "Person", "Recipient"];
+  const rows = log.messages.map((m) => {
+    const person = el("a", { href: "#/person?q=" + encodeURIComponent(m.cio_id) }, m.cio_id);
+    const tr = el("tr", { class: "clickable", "data-id": m.id, tabindex: 0 },
+      [time(m.created_at), pill(m.status), time(m.updated_at), m.channel, m.platforms.join(", "), `${m.journey_id} / ${m.step_id}`, m.reason ?? "",
+        person, m.recipients.join(", ")].map((c) => el("td", {}, c)));
+    const open = async (e) => {
+      if (e.target === person) return;
+      for (const r of tr.parentNode.children) r.classList.toggle("selected", r === tr);
+      await showHistory(detail, m.id);
+    };
+    tr.addEventListener("click", open);
+    tr.addEventListener("keydown", (e) => e.key === "Enter" && open(e));
+    return tr;
+  });
+  show(el("h1", {}, "Message log"), toggle,
+    el("p", { class: "muted" }, `One row per message created ${range}, newest first, with its current status (default: the last 7 days). ` +
+      "Click a message for its status history."),
     form,
-    el("div", { id: "log" }, table(["When", "Status", "Channel", "Platform", "Journey / step", "Reason", "Person", "Message"], log.events.map((e) =>
-      [time(e.at), pill(e.status), e.channel, e.platform ?? "", `${e.journey_id} / ${e.step_id}`, e.reason ?? "",
-        el("a", { href: "#/person?q=" + encodeURIComponent(e.cio_id) }, e.cio_id), el("code", {}, e.message_id)]))),
-    el("p", {}, first, " ", next));
+    el("div", { id: "log" }, el("table", {},
+      el("thead", {}, el("tr", {}, headers.map((h) => el("th", {}, h)))),
+      el("tbody", {}, rows.length ? rows : el("tr", {}, el("td", { colspan: headers.length, class: "muted" }, "none"))))),
+    el("p", {}, first, " ", next),
+    detail);
+}
+
+/** Fills <paramref name="box"/> with one message's status history (GET /messages/{id}). */
+async function showHistory(box, id) {
+  box.hidden = false;
+  box.replaceChildren(el("p", { class: "muted" }, "Loading…"));
+  try {
+    const m = await get("/messages/" + encodeURIComponent(id));
+    box.replaceChildren(el("div", { class: "card" },
+      el("h2", {}, "Message ", el("code", {}, m.id)),
+      el("p", { class: "muted" }, `${m.journey_id} / ${m.step_id} · ${m.channel} · ${m.cio_id} · attempts ${m.attempts}` + (m.fallback_of ? ` · fallback of ${m.fallback_of}` : "")),
+      table(["When", "Status", "Reason"], m.history.map((h) => [time(h.at), pill(h.status), h.reason ?? ""]))));
+  } catch (e) {
+    if (e instanceof Unauthorized) throw e;
+    box.replaceChildren(el("p", { class: "error" }, e.message));
+  }
 }
 
 // ---- sandbox outbox --------------------------------------------------------------------------------------------------
