@@ -190,7 +190,7 @@ public sealed class JourneyRuntime(IReadOnlyList<JourneyDefinition> journeys, Jo
             .Where(m => m.CountsTowardCaps)
             .Select(m => new SendRecord(m.Channel, m.CreatedAt, m.Priority, m.Transactional, m.JourneyId)).ToList();
         var events = input == EngineInput.Timer && !eventsAlwaysDelivered && (j.Exits.Count > 0 || j.Goal is not null)
-            ? (await s.GetEventsSinceAsync(p.Key, i.StartedAt, MaxEventsPerRun)).Select(e => new EventSnapshot(e.Name, e.EventId, e.Timestamp, e.Data)).ToList()
+            ? (await s.GetEventsSinceAsync(p.Key, JourneyEngine.EventsCountFrom(j, i), MaxEventsPerRun)).Select(e => new EventSnapshot(e.Name, e.EventId, e.Timestamp, e.Data)).ToList()
             : [];
         var result = engine.Run(j, i, new EngineContext(p, devices, history, events, now), input);
         if (!result.Changed && i.Version > 0)

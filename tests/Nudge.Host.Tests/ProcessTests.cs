@@ -10,7 +10,8 @@ namespace Nudge.Host.Tests;
 [System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class ProcessTests : IDisposable
 {
-    private static readonly string[] Keys =
+    /// <summary>The fixed credentials every process test starts Nudge with.</summary>
+    internal static readonly string[] Keys =
     [
         $"--Nudge:Auth:SiteId={SiteId}", $"--Nudge:Auth:ApiKey={ApiKey}",
         $"--Nudge:Auth:SegmentWriteKey={WriteKey}", $"--Nudge:Auth:AdminKey={AdminKey}",
@@ -162,7 +163,7 @@ public sealed class ProcessTests : IDisposable
         Assert.Contains("Another Nudge process is using the data folder", error.Message, StringComparison.Ordinal);
     }
 
-    private static HttpClient Client(Uri baseAddress, string scheme, string value) =>
+    internal static HttpClient Client(Uri baseAddress, string scheme, string value) =>
         new() { BaseAddress = baseAddress, DefaultRequestHeaders = { Authorization = new AuthenticationHeaderValue(scheme, value) } };
 
     private static string Line(string output, string label) =>

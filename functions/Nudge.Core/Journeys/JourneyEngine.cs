@@ -142,7 +142,17 @@ public sealed partial class JourneyEngine(EngineOptions options, Templates templ
     /// <summary>True when an event could still convert a finished instance (goal window still open).</summary>
     public static bool CanStillConvert(JourneyDefinition j, JourneyInstance i, DateTimeOffset eventTime) =>
         i.Status is InstanceStatus.Completed or InstanceStatus.Exited && i.ConvertedAt is null && j.Goal is { } g
-        && eventTime >= i.StartedAt && eventTime - (i.LastMessageAt ?? i.StartedAt) <= g.Within;
+        && eventTime >= EventsCountFrom(j, i) && eventTime - (i.LastMessageAt ?? i.StartedAt) <= g.Within;
+
+    /// <summary>
+    /// Events with a timestamp at or after this can end or convert the instance; earlier ones (a purchase from before the
+    /// cart entered the journey, delivered late) cannot. For an event-triggered journey it is the trigger event's time
+    /// when that is earlier than the start: the instance starts when its trigger is processed, which after a queue
+    /// backlog or a crash is later than events the person sent after the trigger (a purchase right after add_to_cart,
+    /// still queued), and those must end it. Other triggers (dates, inactivity) count from the start.
+    /// </summary>
+    public static DateTimeOffset EventsCountFrom(JourneyDefinition j, JourneyInstance i) =>
+        j.Trigger is EventTrigger && i.Trigger.Timestamp < i.StartedAt ? i.Trigger.Timestamp : i.StartedAt;
 
     /// <summary>Moves the instance as far as it can go for this input; changes <paramref name="i"/> in place.</summary>
     public RunResult Run(JourneyDefinition j, JourneyInstance i, EngineContext ctx, EngineInput input)
@@ -196,7 +206,7 @@ public sealed partial class JourneyEngine(EngineOptions options, Templates templ
             }
 
             // An event from before the instance began (sent late, or replayed) cannot end it.
-            if (e.Timestamp >= i.StartedAt && j.Exits.FirstOrDefault(r => RuleMatches(r, e, i, ctx.Profile)) is { } exit)
+            if (e.Timestamp >= EventsCountFrom(j, i) && j.Exits.FirstOrDefault(r => RuleMatches(r, e, i, ctx.Profile)) is { } exit)
             {
                 End(InstanceStatus.Exited, "exit_event:" + exit.Event);
                 return;
@@ -225,7 +235,7 @@ public sealed partial class JourneyEngine(EngineOptions options, Templates templ
         /// <summary>True when the goal ended the instance.</summary>
         private bool CheckGoal(EventSnapshot e)
         {
-            if (j.Goal is not { } g || i.ConvertedAt is not null || e.Timestamp < i.StartedAt || !RuleMatches(g.Rule, e, i, ctx.Profile))
+            if (j.Goal is not { } g || i.ConvertedAt is not null || e.Timestamp < EventsCountFrom(j, i) || !RuleMatches(g.Rule, e, i, ctx.Profile))
             {
                 return false;
             }
@@ -264,7 +274,9 @@ public sealed partial class JourneyEngine(EngineOptions options, Templates templ
             Result.Changed = true;
 
             // An exit that arrived while the instance waited stops it before anything else happens.
-            foreach (var e in ctx.EventsSinceStart.Where(e => e.Timestamp >= i.StartedAt).OrderBy(e => e.Timestamp))
+            // The trigger event itself is not one of them (it started the instance; it never ends it).
+            var from = EventsCountFrom(j, i);
+            foreach (var e in ctx.EventsSinceStart.Where(e => e.Timestamp >= from && e.EventId != i.Trigger.EventId).OrderBy(e => e.Timestamp))
             {
                 if (CheckGoal(e))
                 {

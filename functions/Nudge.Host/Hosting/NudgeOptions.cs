@@ -134,4 +134,13 @@ public sealed class WorkerOptions
     /// <summary>How long a received message stays hidden before another worker may take it: 300 s.</summary>
     [Range(5, 3600)]
     public int LeaseSeconds { get; set; } = 300;
+
+    /// <summary>
+    /// How long a message the send stage took for a provider call stays away from other send stages: 300 s. If the
+    /// process dies during the call, the message is sent again once this has passed (a provider call in flight at a
+    /// crash may reach the recipient twice); it must stay well above the slowest provider call, or a slow call is
+    /// repeated while the first is still out. Used by the embedded send worker and the Functions send trigger alike.
+    /// </summary>
+    [Range(5, 3600)]
+    public int SendClaimSeconds { get; set; } = 300;
 }

@@ -147,6 +147,7 @@ public static class NudgeServer
         var (channels, sendOptions) = DeliverySetup.Load(builder.Configuration, options, time, links, () => listening ?? new Uri(DefaultUrl), providerHandlers);
         builder.Services.AddSingleton(new SendStage(store, channels, sendOptions with
         {
+            ClaimFor = TimeSpan.FromSeconds(options.Workers.SendClaimSeconds),
             QuietHours = engineOptions.Schedule,
             Caps = engineOptions.Caps,
             JourneyCaps = id => runtime.Find(id)?.Caps ?? [],

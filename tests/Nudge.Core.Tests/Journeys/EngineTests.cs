@@ -582,6 +582,41 @@ public class EngineTests
         Assert.Equal(InstanceStatus.Active, i.Status);
     }
 
+    [Fact]
+    public void Run_ExitEventAfterTriggerButBeforeLateStart_Exits()
+    {
+        // The instance starts when add_to_cart is processed: after a queue backlog or a crash that is later than the
+        // purchase the shopper sent right after it (queued behind it). That purchase must still end the instance; the
+        // crash harness found such shoppers getting every message of the journey.
+        var j = Journey(ExitOnPurchase);
+        var i = JourneyEngine.NewInstance(j, "k1", [], Cart(), T0.AddSeconds(20));
+        Plain().Run(j, i, Ctx(Shopper(), T0.AddSeconds(20), [Phone]), EngineInput.Start);
+
+        var r = Plain().Run(j, i, Ctx(Shopper(), T0.AddSeconds(20), [Phone]), new EventInput(Event("purchase", """{"cart_id":"c1"}""", T0.AddSeconds(1))));
+
+        Assert.True(r.Changed);
+        Assert.Equal(InstanceStatus.Exited, i.Status);
+        Assert.Equal("exit_event:purchase", i.EndReason);
+    }
+
+    [Fact]
+    public void Run_ExitEventAfterTriggerButBeforeLateStart_StopsTheTimerToo()
+    {
+        // The timer path (Functions mode re-reads the events since the trigger) sees the same purchase and sends nothing;
+        // the trigger event itself, also in that list, does not count as an exit.
+        var j = Journey(ExitOnPurchase.Replace("event: purchase", "event: add_to_cart", StringComparison.Ordinal));
+        var i = JourneyEngine.NewInstance(j, "k1", [], Cart(), T0.AddSeconds(20));
+        Plain().Run(j, i, Ctx(Shopper(), T0.AddSeconds(20), [Phone]), EngineInput.Start);
+        var trigger = Event("add_to_cart", """{"cart_id":"c1"}""", T0, id: "ev-trigger");
+
+        var kept = Plain().Run(j, Clone(i), Ctx(Shopper(), T0.AddSeconds(20) + M30, [Phone], events: [trigger]), EngineInput.Timer);
+        var r = Plain().Run(j, i, Ctx(Shopper(), T0.AddSeconds(20) + M30, [Phone], events: [trigger, Event("add_to_cart", """{"cart_id":"c1"}""", T0.AddSeconds(1))]), EngineInput.Timer);
+
+        Assert.Equal("push/push/drafted/-", Summary(kept));
+        Assert.Empty(r.Messages);
+        Assert.Equal(InstanceStatus.Exited, i.Status);
+    }
+
     private const string GoalJourney = """
         id: demo
         version: 1

@@ -93,6 +93,12 @@ public sealed class FcmPeer : IAsyncDisposable
     /// <summary>Bodies of sends the peer accepted, as received.</summary>
     public ConcurrentQueue<string> AcceptedBodies { get; } = new();
 
+    /// <summary>
+    /// Called with each accepted body as it arrives, before the answer is written, so a test can timestamp the send at
+    /// the moment the provider has it (a crash harness tells sends in flight at a kill from completed ones).
+    /// </summary>
+    public Action<string>? OnAccepted { get; set; }
+
     /// <summary>The bearer token of every send request, in arrival order.</summary>
     public ConcurrentQueue<string> BearersSeen { get; } = new();
 
@@ -325,6 +331,7 @@ public sealed class FcmPeer : IAsyncDisposable
         }
 
         AcceptedBodies.Enqueue(raw);
+        OnAccepted?.Invoke(raw);
         var id = Interlocked.Increment(ref _messageCounter);
         await ctx.Response.WriteAsJsonAsync(new Dictionary<string, string> { ["name"] = $"projects/{ProjectId}/messages/0:{id}" });
     }

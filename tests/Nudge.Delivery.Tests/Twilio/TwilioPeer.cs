@@ -55,6 +55,12 @@ internal sealed partial class TwilioPeer : IAsyncDisposable
 
     public ConcurrentDictionary<string, PeerScript> Scripts { get; } = new();
 
+    /// <summary>
+    /// Called with each message the peer accepts, before the 201 is written, so a test can timestamp the send at the
+    /// moment the provider has it (a crash harness tells sends in flight at a kill from completed ones).
+    /// </summary>
+    public Action<PeerRequest>? OnAccepted { get; set; }
+
     /// <summary>Completes when a <see cref="PeerScript.Hang"/> request has arrived.</summary>
     public TaskCompletionSource Hanging { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -168,6 +174,7 @@ internal sealed partial class TwilioPeer : IAsyncDisposable
             return;
         }
 
+        OnAccepted?.Invoke(new PeerRequest(http.Request.Path, auth, http.Request.ContentType, raw, form));
         var sid = "SM" + Guid.NewGuid().ToString("N");
         var now = DateTimeOffset.UtcNow.ToString("ddd, dd MMM yyyy HH:mm:ss +0000", CultureInfo.InvariantCulture);
         var resource = new Dictionary<string, object?>
