@@ -115,6 +115,9 @@ internal static class IngestBenchmark
         $"--Nudge:Auth:SiteId={SiteId}", $"--Nudge:Auth:ApiKey={ApiKey}", $"--Nudge:Auth:AdminKey={AdminKey}",
         "--Nudge:Auth:SegmentWriteKey=bench-write-key-0123456789", "--Logging:LogLevel:Default=Warning",
         $"--Nudge:Journeys:Dir={Path.Combine(Repo.Root(), "journeys")}",
+
+        // The load is above the default Track limit (3,000/s per key): this measures capacity, not the limit.
+        "--Nudge:RateLimits:Track:PerSecond=1000000", "--Nudge:RateLimits:Track:Burst=1000000",
         .. (Environment.GetEnvironmentVariable("NUDGE_BENCH_SERVER_ARGS") ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries),
     ]);
 

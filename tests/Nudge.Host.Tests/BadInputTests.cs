@@ -44,6 +44,10 @@ public sealed class BadInputTests(ITestOutputHelper output) : IAsyncLifetime, ID
             "--Nudge:Providers:Email:SendGrid:ApiKey=SG.unused", "--Nudge:Providers:Email:SendGrid:BaseUrl=http://127.0.0.1:9/",
             $"--Nudge:Providers:Email:SendGrid:WebhookPublicKey={Convert.ToBase64String(_sendGridKey.ExportSubjectPublicKeyInfo())}",
             $"--Nudge:PublicBaseUrl={PublicBase}",
+
+            // Thousands of bad credentials and admin reads from one address would spend the failed-authentication and
+            // admin budgets and turn the rest of the run into 429s: the harness is about parsers; SecurityTests proves the limits.
+            "--Nudge:RateLimits:Enabled=false",
         ]);
         _admin = new HttpClient { BaseAddress = _server.BaseAddress, DefaultRequestHeaders = { Authorization = new AuthenticationHeaderValue("Bearer", AdminKey) } };
     }
@@ -116,7 +120,7 @@ public sealed class BadInputTests(ITestOutputHelper output) : IAsyncLifetime, ID
         }
 
         Assert.False(_server.HasExited, $"Nudge.Host exited ({replay}):\n{Tail(_server.Output)}");
-        Assert.Equal("{\"status\":\"ok\"}", await _http.GetStringAsync(new Uri(_server.BaseAddress, "/health")));
+        Assert.Equal("ok", JsonNode.Parse(await _http.GetStringAsync(new Uri(_server.BaseAddress, "/health")))!["status"]!.GetValue<string>());
         Assert.True(failures.IsEmpty, $"{failures.Count} failures, {replay}:\n{string.Join("\n", failures.Take(25))}");
         var logged = _server.Output.Split('\n').Where(l => l.StartsWith("fail:", StringComparison.Ordinal) || l.StartsWith("crit:", StringComparison.Ordinal)
             || l.Contains("Unhandled exception", StringComparison.OrdinalIgnoreCase)).ToList();

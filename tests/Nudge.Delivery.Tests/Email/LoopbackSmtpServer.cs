@@ -144,14 +144,17 @@ internal sealed class LoopbackSmtpServer : IAsyncDisposable
                             await Task.Delay(Timeout.Infinite, ct);
                         }
 
-                        await writer.WriteLineAsync(DataEnd);
-                        if (DataEnd!.StartsWith('2'))
+                        // Recorded before the answer: a client that has its 250 must find its message here.
+                        var accept = DataEnd!.StartsWith('2');
+                        if (accept)
                         {
                             Messages.Enqueue(data.ToString());
-                            if (++accepted == CloseAfterMessages)
-                            {
-                                return;
-                            }
+                        }
+
+                        await writer.WriteLineAsync(DataEnd);
+                        if (accept && ++accepted == CloseAfterMessages)
+                        {
+                            return;
                         }
 
                         break;
