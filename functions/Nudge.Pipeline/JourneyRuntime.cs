@@ -28,6 +28,13 @@ public sealed class JourneyRuntime(IReadOnlyList<JourneyDefinition> journeys, Jo
     /// <summary>Most events since an instance started that a timer run reads to look for exits: 500.</summary>
     private const int MaxEventsPerRun = 500;
 
+    /// <summary>
+    /// Every event name a journey reacts to: triggers, inactivity resets, exits, goals and wait-for steps. An event with
+    /// any other name (most page and product views) cannot start, move, end or convert anything, so it is not matched
+    /// against the person's instances at all.
+    /// </summary>
+    private readonly HashSet<string> _eventNames = new(journeys.SelectMany(j => j.EventNames()), StringComparer.Ordinal);
+
     public IReadOnlyList<JourneyDefinition> Journeys { get; } = journeys;
 
     /// <summary>Which messages a conversion is credited to (reached before the goal, within its window).</summary>
@@ -38,7 +45,7 @@ public sealed class JourneyRuntime(IReadOnlyList<JourneyDefinition> journeys, Jo
     /// <summary>An event was stored for <paramref name="p"/>: deliver it to running instances, then start journeys it triggers.</summary>
     public async Task OnEventAsync(IStoreSession s, Profile p, StoredEvent e, DateTimeOffset now)
     {
-        if (Journeys.Count == 0)
+        if (!_eventNames.Contains(e.Name))
         {
             return;
         }

@@ -37,6 +37,19 @@ public sealed class JourneyDefinition
 
     public GoalRule? Goal { get; init; }
 
+    /// <summary>The names of the events this journey reacts to: its trigger or inactivity event, exits, goal and wait-for steps.</summary>
+    public IEnumerable<string> EventNames()
+    {
+        var names = Trigger switch
+        {
+            EventTrigger t => t.Names,
+            InactivityTrigger t => [t.Event],
+            _ => [],
+        };
+        return names.Concat(Exits.Select(r => r.Event)).Concat(Goal is { } g ? [g.Rule.Event] : [])
+            .Concat(Steps.OfType<WaitForStep>().Select(w => w.Rule.Event));
+    }
+
     /// <summary>Share of entries held out (0..100), chosen deterministically per (journey, person).</summary>
     public double HoldoutPercent { get; init; }
 

@@ -7,6 +7,8 @@ namespace Nudge.Host.Auth;
 /// <summary>Credential checks for each API family. Comparisons are constant-time; nothing here logs a secret.</summary>
 public static class ApiAuth
 {
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte[]> Digests = new(StringComparer.Ordinal);
+
     /// <summary>Track API: HTTP Basic with site id as user name and API key as password.</summary>
     public static bool IsTrackApi(HttpRequest req, Credentials c) =>
         Basic(req) is var (user, pass) && Same(user, c.SiteId) & Same(pass, c.ApiKey);
@@ -50,7 +52,12 @@ public static class ApiAuth
         }
     }
 
+    /// <summary>
+    /// Compares digests, so the time taken tells nothing about the secret, not even its length. The configured
+    /// secrets' digests are computed once (a process has a handful of them).
+    /// </summary>
     private static bool Same(string given, string expected) =>
-        CryptographicOperations.FixedTimeEquals(
-            SHA256.HashData(Encoding.UTF8.GetBytes(given)), SHA256.HashData(Encoding.UTF8.GetBytes(expected)));
+        CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(given)), Digests.GetOrAdd(expected, Digest));
+
+    private static byte[] Digest(string secret) => SHA256.HashData(Encoding.UTF8.GetBytes(secret));
 }

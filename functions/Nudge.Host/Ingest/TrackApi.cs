@@ -11,6 +11,9 @@ namespace Nudge.Host.Ingest;
 /// </summary>
 public static class TrackApi
 {
+    /// <summary>Customer.io's answer to an accepted call, <c>{}</c>, written as fixed bytes.</summary>
+    private static readonly IResult Ok = Results.Bytes("{}"u8.ToArray(), "application/json; charset=utf-8");
+
     public static IEndpointRouteBuilder MapTrackApi(this IEndpointRouteBuilder app)
     {
         var g = app.MapGroup("/api/v1").AddEndpointFilter(async (ctx, next) =>
@@ -85,7 +88,7 @@ public static class TrackApi
         }
 
         await c.RequestServices.GetRequiredService<IngestWriter>().WriteAsync([op], c.RequestAborted);
-        return Results.Json(new JsonObject());
+        return Ok;
     }
 
     private static IResult Errors(int status, params string[] errors) =>

@@ -61,7 +61,11 @@ public sealed class SqliteWorkQueue : IWorkQueue, IAsyncDisposable
             await release.ExecuteNonQueryAsync(ct);
         }
 
-        q._opsConnection = await SqliteDb.OpenAsync(q._cs, durable: true, ct);
+        // Receive, complete, abandon and dead-letter commit without fsync (synchronous=NORMAL: a process crash loses
+        // nothing, a power loss may roll the last of them back). Every one of them is safe to lose: a message whose
+        // completion is lost is delivered again and its op deduplicated by the store; a lost lease or delay only makes
+        // a message visible sooner. Appends, which callers are told are durable, keep their fsync.
+        q._opsConnection = await SqliteDb.OpenAsync(q._cs, durable: false, ct);
         q._appendLoop = Task.Run(q.AppendLoopAsync, CancellationToken.None);
         return q;
     }
@@ -122,10 +126,12 @@ public sealed class SqliteWorkQueue : IWorkQueue, IAsyncDisposable
     public Task CompleteAsync(IReadOnlyList<LeasedMessage> messages, CancellationToken ct = default) =>
         OpsAsync(async tx =>
         {
-            foreach (var m in messages)
+            // One statement per lease (a received batch shares one), the ids as a JSON array.
+            foreach (var lease in messages.GroupBy(m => m.LeaseToken, StringComparer.Ordinal))
             {
-                await using var cmd = SqliteDb.Command(_opsConnection!, "DELETE FROM messages WHERE id = $id AND lease = $l", tx,
-                    ("$id", m.Id), ("$l", m.LeaseToken));
+                await using var cmd = SqliteDb.Command(_opsConnection!,
+                    "DELETE FROM messages WHERE id IN (SELECT value FROM json_each($ids)) AND lease = $l", tx,
+                    ("$ids", "[" + string.Join(',', lease.Select(m => m.Id)) + "]"), ("$l", lease.Key));
                 await cmd.ExecuteNonQueryAsync(ct);
             }
         }, ct);

@@ -738,4 +738,13 @@ public class LoaderTests
 
         Assert.Equal(text, Durations.Format(t));
     }
+
+    [Theory]
+    [InlineData("cart_recovery.yaml", "add_to_cart,cart_emptied,cart_updated,purchase")]
+    [InlineData("checkout_dropoff.yaml", "checkout_started,purchase")]  // trigger, exit, goal and the wait-for step
+    [InlineData("winback.yaml", "app_opened")]  // the inactivity trigger's event resets the wait
+    public void EventNames_AreEveryEventTheJourneyReactsTo(string file, string names)
+    {
+        Assert.Equal(names, string.Join(",", Example(file).EventNames().Distinct().Order(StringComparer.Ordinal)));
+    }
 }
