@@ -18,9 +18,13 @@ public sealed class DeliveryReports(IStore store, AttributionRule rule)
     public AttributionRule Rule => rule;
 
     /// <summary>The delivery-health report over [<paramref name="from"/>, <paramref name="to"/>).</summary>
-    public async Task<DeliveryReport> BuildAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken ct = default)
+    public async Task<DeliveryReport> BuildAsync(DateTimeOffset from, DateTimeOffset to, CancellationToken ct = default) =>
+        await BuildAsync(from, to, byDay: false, ct);
+
+    /// <summary>The report over [<paramref name="from"/>, <paramref name="to"/>), with per-day figures when <paramref name="byDay"/>.</summary>
+    public async Task<DeliveryReport> BuildAsync(DateTimeOffset from, DateTimeOffset to, bool byDay, CancellationToken ct = default)
     {
-        var builder = new DeliveryReportBuilder(from, to, rule);
+        var builder = new DeliveryReportBuilder(from, to, rule, byDay);
         await foreach (var e in EventsAsync(from, to, ct))
         {
             builder.Add(e);

@@ -37,17 +37,20 @@ internal static class DashboardBenchmark
 
         var now = DateTimeOffset.UtcNow;
         var day = new DateTimeOffset(now.UtcDateTime.Date, TimeSpan.Zero).AddDays(1);
-        string Daily(int days) => string.Join(' ', Enumerable.Range(1, days).Select(i =>
-            $"/admin/v1/reports/delivery?from={Iso(day.AddDays(-i))}&to={Iso(day.AddDays(1 - i))}"));
-        var firstPage = JsonNode.Parse(await admin.GetStringAsync("/admin/v1/reports/message-log?limit=50"))!["next"]?.GetValue<string>();
+        string Daily(int days) => $"/admin/v1/reports/delivery?from={Iso(day.AddDays(-days))}&to={Iso(day)}&by=day";
+        var nextMessages = JsonNode.Parse(await admin.GetStringAsync("/admin/v1/messages?limit=50"))!["next"]?.GetValue<string>();
+        var nextEvents = JsonNode.Parse(await admin.GetStringAsync("/admin/v1/reports/message-log?limit=50"))!["next"]?.GetValue<string>();
         var pages = new (string Name, string Paths)[]
         {
-            ("Journeys (journeys + 7-day report)", "/admin/v1/journeys /admin/v1/reports/delivery"),
-            ("Delivery health, 7 days (3 reports + 7 daily reports)", "/admin/v1/reports/delivery /admin/v1/reports/token-coverage /admin/v1/reports/alerts " + Daily(7)),
+            ("Journeys (journeys, 7-day report with funnel)", "/admin/v1/journeys /admin/v1/reports/delivery"),
+            ("Delivery health, 7 days (7-day report, per-day report, alerts, coverage)", "/admin/v1/reports/delivery /admin/v1/reports/token-coverage /admin/v1/reports/alerts " + Daily(7)),
             ("Delivery health, 30 days", "/admin/v1/reports/delivery /admin/v1/reports/token-coverage /admin/v1/reports/alerts " + Daily(30)),
-            ("Message log, first page of 50", "/admin/v1/reports/message-log?limit=50"),
-            ("Message log, next page", "/admin/v1/reports/message-log?limit=50&after=" + Uri.EscapeDataString(firstPage ?? "")),
-            ("Message log, filtered (push, bounced, android)", "/admin/v1/reports/message-log?limit=50&channel=push&status=bounced&platform=android"),
+            ("Message log, first page of 50 messages", "/admin/v1/journeys /admin/v1/messages?limit=50"),
+            ("Message log, next page", "/admin/v1/journeys /admin/v1/messages?limit=50&after=" + Uri.EscapeDataString(nextMessages ?? "")),
+            ("Message log, filtered (push, bounced, android)", "/admin/v1/journeys /admin/v1/messages?limit=50&channel=push&status=bounced&platform=android"),
+            ("Message log, filtered on a rare status (failed: none)", "/admin/v1/journeys /admin/v1/messages?limit=50&status=failed"),
+            ("Status events view, first page", "/admin/v1/journeys /admin/v1/reports/message-log?limit=50"),
+            ("Status events view, next page", "/admin/v1/journeys /admin/v1/reports/message-log?limit=50&after=" + Uri.EscapeDataString(nextEvents ?? "")),
             ("Person (profile, journeys, messages)", "/admin/v1/profiles/bench-77@example.com /admin/v1/profiles/bench-77/journeys /admin/v1/profiles/bench-77/messages"),
         };
 

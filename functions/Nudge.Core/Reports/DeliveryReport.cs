@@ -50,6 +50,9 @@ public sealed record JourneyLift(
 /// </summary>
 public sealed record StepFlow(string JourneyId, string StepId, long Entered, long Current, long Exited);
 
+/// <summary>One UTC day's delivery figures of one channel and platform (the day is its midnight).</summary>
+public sealed record DayFigures(DateTimeOffset Day, DeliveryFigures Figures);
+
 /// <summary>The delivery-health report for [<see cref="From"/>, <see cref="To"/>).</summary>
 public sealed record DeliveryReport(
     DateTimeOffset From,
@@ -61,14 +64,23 @@ public sealed record DeliveryReport(
     IReadOnlyList<DeliveryFigures> Rows,
     IReadOnlyList<FailureCount> Failures,
     IReadOnlyList<JourneyLift> Lift,
-    IReadOnlyList<StepFlow> Steps);
+    IReadOnlyList<StepFlow> Steps)
+{
+    /// <summary>Per UTC day, channel and platform, by event time; only when the builder was asked for days.</summary>
+    public IReadOnlyList<DayFigures>? Days { get; init; }
+}
 
 /// <summary>
 /// Builds a <see cref="DeliveryReport"/> from delivery events (fed a page at a time, any order) and instance outcomes.
 /// Pure: no clock, no I/O; memory grows with the distinct messages in the range (a few hundred bytes each).
 /// </summary>
-public sealed class DeliveryReportBuilder(DateTimeOffset from, DateTimeOffset to, AttributionRule? rule = null)
+/// <param name="from">Start of the range.</param>
+/// <param name="to">End of the range (exclusive).</param>
+/// <param name="rule">Which metrics count as reach.</param>
+/// <param name="byDay">Also figures per UTC day, channel and platform (<see cref="DeliveryReport.Days"/>): a chart's series in the same pass.</param>
+public sealed class DeliveryReportBuilder(DateTimeOffset from, DateTimeOffset to, AttributionRule? rule = null, bool byDay = false)
 {
+    private readonly Dictionary<(DateTime Day, string Channel, string Platform), Group> _days = [];
     private readonly AttributionRule _rule = rule ?? AttributionRule.Default;
     private readonly Dictionary<(string Journey, string Step, string Channel, string Platform), Group> _rows = [];
     private readonly Dictionary<(string Metric, string Reason, string Channel, string Platform), long> _failures = [];
@@ -91,6 +103,11 @@ public sealed class DeliveryReportBuilder(DateTimeOffset from, DateTimeOffset to
         }
 
         g.Add(e, _rule);
+        if (byDay)
+        {
+            Of(_days, (e.At.UtcDateTime.Date, e.Channel, e.Platform ?? "")).Add(e, _rule);
+        }
+
         if (StatusTransitions.IsNonDelivery(e.Metric))
         {
             var f = (e.Metric, Reason(e.Reason), e.Channel, e.Platform ?? "");
@@ -126,7 +143,13 @@ public sealed class DeliveryReportBuilder(DateTimeOffset from, DateTimeOffset to
                 .ThenBy(kv => kv.Key.Channel, StringComparer.Ordinal).ThenBy(kv => kv.Key.Platform, StringComparer.Ordinal)
                 .Select(kv => new FailureCount(kv.Key.Metric, kv.Key.Reason, kv.Key.Channel, Platform(kv.Key.Platform), kv.Value))],
             Lift(_outcomes),
-            Flow(_outcomes));
+            Flow(_outcomes))
+        {
+            Days = byDay
+                ? [.. _days.OrderBy(kv => kv.Key.Day).ThenBy(kv => kv.Key.Channel, StringComparer.Ordinal).ThenBy(kv => kv.Key.Platform, StringComparer.Ordinal)
+                    .Select(kv => new DayFigures(new DateTimeOffset(kv.Key.Day, TimeSpan.Zero), kv.Value.Figures(null, null, kv.Key.Channel, Platform(kv.Key.Platform))))]
+                : null,
+        };
     }
 
     /// <summary>

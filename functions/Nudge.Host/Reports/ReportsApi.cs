@@ -27,10 +27,17 @@ public static class ReportsApi
     {
         var g = app.MapAdminGroup();
 
-        g.MapGet("/reports/delivery", async (DeliveryReports reports, TimeProvider time, string? from, string? to, CancellationToken ct) =>
-            Range(time, from, to) is ({ } f, { } t, null)
-                ? Results.Json(await reports.BuildAsync(f, t, ct), Json)
-                : Bad(Range(time, from, to).Error!));
+        g.MapGet("/reports/delivery", async (DeliveryReports reports, TimeProvider time, string? from, string? to, string? by, CancellationToken ct) =>
+        {
+            if (by is not (null or "day"))
+            {
+                return Bad("by: must be day (figures per UTC day, channel and platform) or absent");
+            }
+
+            return Range(time, from, to) is ({ } f, { } t, null)
+                ? Results.Json(await reports.BuildAsync(f, t, byDay: by == "day", ct), Json)
+                : Bad(Range(time, from, to).Error!);
+        });
 
         g.MapGet("/reports/token-coverage", async (DeliveryReports reports, TimeProvider time, IOptions<NudgeOptions> o, int? days, CancellationToken ct) =>
         {

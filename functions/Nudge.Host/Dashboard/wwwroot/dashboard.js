@@ -214,11 +214,13 @@ async function healthView(params) {
   const end = new Date(latest.to);
   end.setUTCHours(24, 0, 0, 0);
   const starts = [...Array(days).keys()].reverse().map((i) => new Date(end.getTime() - (i + 1) * 86400000));
-  const reports = await Promise.all(starts.map((s) => get(`/reports/delivery?from=${s.toISOString()}&to=${new Date(s.getTime() + 86400000).toISOString()}`)));
-  const names = [...new Set(reports.flatMap((rep) => rep.by_channel.map((c) => c.channel + (c.platform ? " " + c.platform : ""))))].sort();
+  // One pass over the range gives every day's figures per channel and platform (by=day).
+  const daily = await get(`/reports/delivery?from=${starts[0].toISOString()}&to=${end.toISOString()}&by=day`);
+  const label = (f) => f.channel + (f.platform ? " " + f.platform : "");
+  const names = [...new Set(daily.days.map((d) => label(d.figures)))].sort();
   const series = names.map((name) => ({
     name,
-    values: reports.map((rep) => rep.by_channel.find((c) => c.channel + (c.platform ? " " + c.platform : "") === name)?.delivery_rate ?? null),
+    values: starts.map((s) => daily.days.find((d) => new Date(d.day).getTime() === s.getTime() && label(d.figures) === name)?.figures.delivery_rate ?? null),
   }));
   const select = el("select", { id: "health-days" }, [7, 14, 30].map((d) => el("option", { value: d }, `${d} days`)));
   select.value = String(days);
