@@ -13,7 +13,7 @@ public sealed class ChannelSet
 
     public ChannelSet(IPushProvider ios, IPushProvider android, ISmsProvider sms, IEmailProvider email, TimeProvider time)
     {
-        (Ios, Android, Sms, Email) = (ios, android, sms, email);
+        (Ios, Android, Sms, Email, Time) = (ios, android, sms, email, time);
         foreach (var name in new[] { ios.Name, android.Name, sms.Name, email.Name }.Distinct())
         {
             _breakers[name] = new CircuitBreaker(name, time);
@@ -26,6 +26,9 @@ public sealed class ChannelSet
         var s = new SandboxProvider();
         return new ChannelSet(s, s, s, s, time);
     }
+
+    /// <summary>The clock of the circuit breakers, also the send stage's for when a provider answered.</summary>
+    public TimeProvider Time { get; }
 
     public IPushProvider Ios { get; }
 

@@ -260,7 +260,8 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
         string? Blocked = null);
 
     /// <summary>What happened to one pending recipient: a provider outcome, or dropped before any call.</summary>
-    private sealed record RecipientResult(int Index, string Provider, SendOutcome? Outcome, string? DropReason);
+    /// <remarks><paramref name="AnsweredAt"/>: when the outcome came back, by the channels' clock (null without a call).</remarks>
+    private sealed record RecipientResult(int Index, string Provider, SendOutcome? Outcome, string? DropReason, DateTimeOffset? AnsweredAt = null);
 
     private async Task<Attempt> AttemptAsync(Message m, Round round,
         DateTimeOffset now, DateTimeOffset claim, CancellationToken ct)
@@ -345,7 +346,7 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
         var breaker = channels.Breaker(provider);
         if (breaker.Blocked() is { } wait)
         {
-            return new RecipientResult(index, provider, SendOutcome.Transient(DeliveryReason.CircuitOpen, $"{provider} circuit open", wait), null);
+            return new RecipientResult(index, provider, SendOutcome.Transient(DeliveryReason.CircuitOpen, $"{provider} circuit open", wait), null, channels.Time.GetUtcNow());
         }
 
         var channel = ChannelName(m.Channel);
@@ -367,7 +368,7 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
 
         DeliveryTelemetry.Stop(measured, provider, channel, outcome);
         breaker.Record(outcome);
-        return new RecipientResult(index, provider, outcome, null);
+        return new RecipientResult(index, provider, outcome, null, channels.Time.GetUtcNow());
     }
 
     private async Task ApplyAsync(List<Attempt> batch)
@@ -508,7 +509,9 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
                     (d.Reason, d.Detail) = (o.Reason, o.Detail);
                     if (_o.Retry.Next(d.Attempts, o.RetryAfter, _random) is { } wait)
                     {
-                        var at = now + wait;
+                        // The wait counts from the answer, not from the claim: a call can wait for a slot, and take up to
+                        // its timeout, after the round was claimed, and Retry-After is relative to the answer.
+                        var at = (r.AnsweredAt is { } answered && answered > now ? answered : now) + wait;
                         next = next is { } n && n < at ? n : at;
                         retryReason ??= o.Reason;
                     }

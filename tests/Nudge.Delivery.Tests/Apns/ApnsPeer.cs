@@ -111,6 +111,12 @@ public sealed class ApnsPeer : IAsyncDisposable
 
     public ConcurrentDictionary<string, PeerFault> Faults { get; } = new();
 
+    /// <summary>
+    /// Faults drawn per request, keyed by the payload's delivery_id (checked once the request is valid, before
+    /// <see cref="Unregistered"/>); null: none. Its log records every valid request that carried a delivery_id and its answer.
+    /// </summary>
+    public FaultPlan? Plan { get; set; }
+
     /// <summary>Tokens APNs no longer knows: 410 Unregistered.</summary>
     public ConcurrentDictionary<string, byte> Unregistered { get; } = new();
 
@@ -310,11 +316,21 @@ public sealed class ApnsPeer : IAsyncDisposable
             return;
         }
 
+        var planned = Plan is { } plan && DeliveryId(payload) is { } key ? plan.Next(key) : null;
+        if (planned is { Fault: not PlannedFault.None })
+        {
+            await AnswerPlannedAsync(ctx, token, planned);
+            return;
+        }
+
         if (Unregistered.ContainsKey(token))
         {
+            planned?.Answer = "410 Unregistered";
             await ErrorAsync(ctx, token, 410, "Unregistered");
             return;
         }
+
+        planned?.Answer = "accepted";
 
         var recorded = headers
             .Where(h => h.Key.StartsWith("apns-", StringComparison.OrdinalIgnoreCase) || h.Key.Equals("authorization", StringComparison.OrdinalIgnoreCase)
@@ -401,6 +417,45 @@ public sealed class ApnsPeer : IAsyncDisposable
         catch (Exception e) when (e is FormatException or JsonException or KeyNotFoundException or InvalidOperationException)
         {
             return null;
+        }
+    }
+
+    private static string? DeliveryId(string payload)
+    {
+        using var doc = JsonDocument.Parse(payload);
+        return doc.RootElement.TryGetProperty("delivery_id", out var id) && id.ValueKind == JsonValueKind.String ? id.GetString() : null;
+    }
+
+    /// <summary>
+    /// A fault of the <see cref="Plan"/>, as APNs answers it. A reset is RST_STREAM on this stream only: a GOAWAY would also
+    /// cut off other streams whose notifications the peer may already have accepted, so their answers would be lost and a
+    /// retry would be a legitimate duplicate, and the harness could no longer check that none is sent twice.
+    /// </summary>
+    private async Task AnswerPlannedAsync(HttpContext ctx, string token, PlannedRequest planned)
+    {
+        var retryAfter = planned.RetryAfterSeconds?.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        switch (planned.Fault)
+        {
+            case PlannedFault.InternalError:
+                await ErrorAsync(ctx, token, 500, "InternalServerError");
+                break;
+            case PlannedFault.Unavailable:
+                await ErrorAsync(ctx, token, 503, "ServiceUnavailable", retryAfter);
+                break;
+            case PlannedFault.TooManyRequests:
+                await ErrorAsync(ctx, token, 429, "TooManyRequests", retryAfter);
+                break;
+            case PlannedFault.Hang:
+                if (!await Plan!.HangAsync(ctx.RequestAborted))
+                {
+                    await ErrorAsync(ctx, token, 503, "ServiceUnavailable");
+                }
+
+                break;
+            default:
+                Answers.Enqueue((token, 0, "abort"));
+                ctx.Abort();
+                break;
         }
     }
 

@@ -11,6 +11,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Nudge.Delivery.Tests.Support;
 
 namespace Nudge.Delivery.Tests.Fcm;
 
@@ -87,6 +88,12 @@ public sealed class FcmPeer : IAsyncDisposable
     public bool RefuseAllBearers { get; set; }
 
     public ConcurrentDictionary<string, FcmFault> Faults { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Faults drawn per request, keyed by the message's data.delivery_id (checked after authentication and the body, before
+    /// <see cref="Faults"/>); null: none. Its log records every send request that carried a delivery_id and its answer.
+    /// </summary>
+    public FaultPlan? Plan { get; set; }
 
     public ConcurrentQueue<string> Problems { get; } = new();
 
@@ -324,16 +331,66 @@ public sealed class FcmPeer : IAsyncDisposable
             return;
         }
 
+        var planned = Plan is { } plan && DeliveryId(raw) is { } key ? plan.Next(key) : null;
+        if (planned is { Fault: not PlannedFault.None })
+        {
+            await AnswerPlanned(ctx, planned);
+            return;
+        }
+
         if (Faults.TryGetValue(token!, out var fault))
         {
+            planned?.Answer = fault.ToString();
             await AnswerFault(ctx, fault, token!);
             return;
         }
 
+        planned?.Answer = "accepted";
         AcceptedBodies.Enqueue(raw);
         OnAccepted?.Invoke(raw);
         var id = Interlocked.Increment(ref _messageCounter);
         await ctx.Response.WriteAsJsonAsync(new Dictionary<string, string> { ["name"] = $"projects/{ProjectId}/messages/0:{id}" });
+    }
+
+    private static string? DeliveryId(string raw)
+    {
+        using var doc = JsonDocument.Parse(raw);
+        return doc.RootElement.GetProperty("message").TryGetProperty("data", out var data)
+            && data.TryGetProperty("delivery_id", out var id) && id.ValueKind == JsonValueKind.String
+            ? id.GetString()
+            : null;
+    }
+
+    /// <summary>A fault of the <see cref="Plan"/>, as FCM answers it (a reset aborts the HTTP/1.1 connection).</summary>
+    private async Task AnswerPlanned(HttpContext ctx, PlannedRequest planned)
+    {
+        if (planned.RetryAfterSeconds is { } s)
+        {
+            ctx.Response.Headers.RetryAfter = s.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        switch (planned.Fault)
+        {
+            case PlannedFault.InternalError:
+                await FcmError(ctx, 500, "INTERNAL", "Internal error encountered.", "INTERNAL");
+                break;
+            case PlannedFault.Unavailable:
+                await FcmError(ctx, 503, "UNAVAILABLE", "The service is currently unavailable.", "UNAVAILABLE");
+                break;
+            case PlannedFault.TooManyRequests:
+                await FcmError(ctx, 429, "RESOURCE_EXHAUSTED", "Quota exceeded for quota metric 'Send requests'.", "QUOTA_EXCEEDED");
+                break;
+            case PlannedFault.Hang:
+                if (!await Plan!.HangAsync(ctx.RequestAborted))
+                {
+                    await FcmError(ctx, 503, "UNAVAILABLE", "The service is currently unavailable.", "UNAVAILABLE");
+                }
+
+                break;
+            default:
+                ctx.Abort();
+                break;
+        }
     }
 
     private static (string? Token, string? Problem) CheckBody(string raw)
