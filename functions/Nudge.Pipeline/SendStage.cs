@@ -66,6 +66,13 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
     /// <summary>Device attribute naming the APNs environment of its token ("production" or "sandbox").</summary>
     public const string ApnsEnvironmentAttribute = "apns_environment";
 
+    /// <summary>
+    /// Times a recipient may be passed over while its provider's circuit is open before it fails (circuit_open): 100. The
+    /// breaker stays open 30 s, doubling to 5 min, with a 1 s wait while its trial call is out, so that is at least half an
+    /// hour of outage.
+    /// </summary>
+    private const int MaxSkips = 100;
+
     /// <summary>Most outcomes recorded in one commit: 512.</summary>
     private const int GroupCommit = 512;
 
@@ -462,6 +469,25 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
             if (r.Outcome is not { } o)
             {
                 (d.Status, d.Reason) = (DeliveryStatus.Dropped, r.DropReason);
+                continue;
+            }
+
+            // Passed over while its provider's circuit is open: no call was made, so no attempt is spent (a long outage
+            // would otherwise fail messages that were never tried); the wait is the breaker's, bounded by MaxSkips.
+            if (o.Reason == DeliveryReason.CircuitOpen)
+            {
+                (d.Reason, d.Detail) = (o.Reason, o.Detail);
+                if (++d.Skips <= MaxSkips)
+                {
+                    var at = now + (o.RetryAfter ?? TimeSpan.FromSeconds(30));
+                    next = next is { } n && n < at ? n : at;
+                    retryReason ??= o.Reason;
+                }
+                else
+                {
+                    d.Status = DeliveryStatus.Failed;
+                }
+
                 continue;
             }
 

@@ -108,8 +108,9 @@ public sealed class ProviderFaultHarnessTests(ITestOutputHelper output) : IDispo
                     }
 
                     break;
-                case MessageStatus.Failed when m.Reason is { Length: > 0 } && d.Attempts >= maxAttempts:
-                    // Every attempt met a fault (or the open circuit): only then may a message give up.
+                case MessageStatus.Failed when m.Reason is { Length: > 0 } && d.Attempts >= maxAttempts && requests.Count >= maxAttempts:
+                    // Every attempt was a real call that met a fault: only then may a message give up (passing it over while
+                    // the circuit is open spends no attempt).
                     output.WriteLine($"{t.MessageId} failed ({m.Reason}, {d.Detail}) after {d.Attempts} attempts; the peer answered "
                         + string.Join(", ", requests.Select(r => r.Answer)) + "; history "
                         + string.Join(", ", m.History.Select(h => $"{h.Status}/{h.Reason}@{(h.At - rig.Start).TotalSeconds:F0}s")));

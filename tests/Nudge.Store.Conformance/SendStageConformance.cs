@@ -337,8 +337,13 @@ public abstract class SendStageConformance : IAsyncLifetime
 
         Assert.Equal(5, _push.Calls.Count);
         var later = await GetAsync("m19");
-        Assert.Equal(DeliveryReason.CircuitOpen, Assert.Single(later.Deliveries).Reason);
+        var skipped = Assert.Single(later.Deliveries);
+        Assert.Equal(DeliveryReason.CircuitOpen, skipped.Reason);
         Assert.Equal("open", stage.Channels.Breaker("apns").State);
+
+        // Passed over, not tried: no attempt is spent, and it is due again when the breaker lets calls through.
+        Assert.Equal((0, 1, true, MessageStatus.Attempted), (skipped.Attempts, skipped.Skips, later.Ready, later.Status));
+        Assert.Equal(T0.AddSeconds(30), later.NextAttemptAt);
 
         // After 30 s one trial call goes through; it fails and the circuit stays open.
         _clock.Advance(TimeSpan.FromSeconds(31));

@@ -70,6 +70,12 @@ public sealed class MessageDelivery
 
     public int Attempts { get; set; }
 
+    /// <summary>
+    /// Times the recipient was passed over because its provider's circuit was open: no call was made, so these are not
+    /// <see cref="Attempts"/>; a recipient passed over too often fails with reason circuit_open.
+    /// </summary>
+    public int Skips { get; set; }
+
     public DateTimeOffset? At { get; set; }
 }
 
