@@ -127,9 +127,13 @@ public sealed class WorkerOptions
     /// <summary>Run the queue workers in this process. Default: true (false leaves accepted work queued).</summary>
     public bool Enabled { get; set; } = true;
 
-    /// <summary>Most queue messages processed in one store transaction: 256.</summary>
+    /// <summary>
+    /// Most queue messages processed in one store transaction: 1,024. Each transaction costs an fsync, so under load larger
+    /// batches process more events per second (the ingest benchmark: about 13,800/s at 256, 17,500/s at 1,024); when the
+    /// queue is short a batch is whatever is there.
+    /// </summary>
     [Range(1, 4096)]
-    public int BatchSize { get; set; } = 256;
+    public int BatchSize { get; set; } = 1024;
 
     /// <summary>How long a received message stays hidden before another worker may take it: 300 s.</summary>
     [Range(5, 3600)]
