@@ -69,7 +69,11 @@ public sealed class FaultyStore(IStore inner) : IStore
 
     public Task<IReadOnlyList<PersonActivity>> GetActivePeopleAsync(DateTimeOffset since, CancellationToken ct = default) => inner.GetActivePeopleAsync(since, ct);
 
-    public Task<Checkpoint?> GetCheckpointAsync(string name, CancellationToken ct = default) => inner.GetCheckpointAsync(name, ct);
+    public async Task<Checkpoint?> GetCheckpointAsync(string name, CancellationToken ct = default)
+    {
+        Check(nameof(GetCheckpointAsync));
+        return await inner.GetCheckpointAsync(name, ct);
+    }
 
     private sealed class Session(FaultyStore store, IStoreSession s) : IStoreSession
     {

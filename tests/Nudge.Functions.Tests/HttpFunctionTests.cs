@@ -161,6 +161,27 @@ public sealed class HttpFunctionTests(FunctionsHostFixture f) : IClassFixture<Fu
     }
 
     [Fact]
+    public async Task Health_StoreUnreachable_Is503NamingOnlyTheErrorType_ThenOkAgain()
+    {
+        f.Faults.FailOn[nameof(IStore.GetCheckpointAsync)] = true;
+        HostResponse down;
+        try
+        {
+            down = await f.InvokeAsync("admin", HostPayloads.Http("admin", "GET", "/health"));
+        }
+        finally
+        {
+            f.Faults.FailOn.TryRemove(nameof(IStore.GetCheckpointAsync), out _);
+        }
+
+        var up = await f.InvokeAsync("admin", HostPayloads.Http("admin", "GET", "/health"));
+
+        Assert.Equal(503, down.Res!["statusCode"]!.GetValue<int>());
+        Assert.Equal("""{"status":"unhealthy","store":"unreachable","error":"InvalidOperationException"}""", down.Res["body"]!.GetValue<string>());
+        Assert.Equal(200, up.Res!["statusCode"]!.GetValue<int>());
+    }
+
+    [Fact]
     public async Task Admin_MessageLog_IsServedUnderTheNudgeAdminPath()
     {
         var auth = new Dictionary<string, string> { ["Authorization"] = "Bearer " + FunctionsHostFixture.AdminKey };
