@@ -122,7 +122,7 @@ public sealed partial class EventProcessor(IngestLimits limits, TimeProvider? ti
 
             p.UpdatedAt = op.ReceivedAt;
             await s.PutProfileAsync(p);
-            await TouchAsync(p);
+            await TouchAsync(p.Key);
             if (journeys is not null)
             {
                 await journeys.OnProfileChangedAsync(s, p, time.GetUtcNow());
@@ -134,6 +134,15 @@ public sealed partial class EventProcessor(IngestLimits limits, TimeProvider? ti
             if (op.Target is null)
             {
                 await AppendAsync(null);
+                return;
+            }
+
+            // The common case, an event of a known person that no journey reacts to (a page or product view), needs the
+            // person's key only: their profile is neither read nor written.
+            if (op.AnonymousId is null && journeys?.ReactsTo(op.Event!.Name) != true && await s.ResolveAsync(op.Target) is { } known)
+            {
+                await AppendAsync(known);
+                await TouchAsync(known);
                 return;
             }
 
@@ -157,7 +166,7 @@ public sealed partial class EventProcessor(IngestLimits limits, TimeProvider? ti
             }
 
             var stored = await AppendAsync(p.Key);
-            await TouchAsync(p);
+            await TouchAsync(p.Key);
             if (journeys is not null)
             {
                 await journeys.OnEventAsync(s, p, stored, time.GetUtcNow());
@@ -412,9 +421,9 @@ public sealed partial class EventProcessor(IngestLimits limits, TimeProvider? ti
             }
         }
 
-        private async Task TouchAsync(Profile p)
+        private async Task TouchAsync(string profileKey)
         {
-            if (op.TouchDevice is not { } t || await s.GetDeviceAsync(t.Token) is not { } d || d.ProfileKey != p.Key)
+            if (op.TouchDevice is not { } t || await s.GetDeviceAsync(t.Token) is not { } d || d.ProfileKey != profileKey)
             {
                 return;
             }

@@ -42,10 +42,13 @@ public sealed class JourneyRuntime(IReadOnlyList<JourneyDefinition> journeys, Jo
 
     public JourneyDefinition? Find(string id) => Journeys.FirstOrDefault(j => j.Id == id);
 
+    /// <summary>Whether some journey reacts to events named <paramref name="eventName"/> (see <see cref="JourneyDefinition.EventNames"/>).</summary>
+    public bool ReactsTo(string eventName) => _eventNames.Contains(eventName);
+
     /// <summary>An event was stored for <paramref name="p"/>: deliver it to running instances, then start journeys it triggers.</summary>
     public async Task OnEventAsync(IStoreSession s, Profile p, StoredEvent e, DateTimeOffset now)
     {
-        if (!_eventNames.Contains(e.Name))
+        if (!ReactsTo(e.Name))
         {
             return;
         }

@@ -82,6 +82,7 @@ internal static class DeliveryBenchmark
     /// <summary>Runs every pass; null when NUDGE_BENCH_PROFILE asked for one pass only, for a profiler.</summary>
     public static async Task<Result?> RunAsync(Settings settings, string dir)
     {
+        Machine.ResetPeakRss();
         await using IPeers peers = settings.ChildPeers ? await ChildPeers.StartAsync() : await InProcessPeers.StartAsync();
         var info = peers.Info;
 

@@ -48,6 +48,7 @@ internal static class JourneyBenchmark
 
     public static async Task<Result> RunAsync(int instances, int fireCount, int latenessCount, int batch, string dir)
     {
+        Machine.ResetPeakRss();
         var journey = JourneyLoader.Parse("bench.yaml", Journey);
         var engine = new JourneyEngine(new EngineOptions(
             new FrequencyCaps([new(Channel.Push, 3, TimeSpan.FromHours(24)), new(Channel.Email, 3, TimeSpan.FromHours(24))]),

@@ -7,7 +7,7 @@ using Nudge.Benchmarks;
 //   delivery [--messages N] [--concurrency C] [--batch B] [--sweep] [--in-process-peers]
 //   ingest [--seconds S] [--connections C] [--people N]
 //   e2e [--shoppers N]
-//   growth [--max N]   (ingest and journeys at 10^4, 10^5 ... people up to N)
+//   growth [--min N] [--max N]   (ingest and journeys at 10^4, 10^5 ... people up to N)
 //   dashboard [--messages N]
 //   (NUDGE_BENCH_PROFILE=store|providers|stage: after the warm-up, only that delivery pass, eight times, for a profiler)
 // Each benchmark prints its figures and rewrites its own section of BENCHMARKS.md with the machine and date.
@@ -177,6 +177,7 @@ if (which.Contains("all") || which.Contains("ingest"))
 if (which.Contains("all") || which.Contains("e2e"))
 {
     var shoppers = ArgValue("--shoppers", 10_000);
+    Machine.ResetPeakRss();
     var r = await Nudge.Host.Tests.CartRecoverySimulationTests.RunAsync(shoppers, seed: 20261123);
     var text = new StringBuilder()
         .AppendLine(CultureInfo.InvariantCulture, $"Measured {DateTime.UtcNow:yyyy-MM-dd} on {Machine.Describe()}.")
@@ -218,7 +219,7 @@ if (which.Contains("all") || which.Contains("growth"))
 {
     var max = ArgValue("--max", 1_000_000);
     var rows = new List<(int People, IngestBenchmark.Result Ingest, JourneyBenchmark.Result Journeys)>();
-    for (var n = 10_000; n <= max; n *= 10)
+    for (var n = ArgValue("--min", 10_000); n <= max; n *= 10)
     {
         Console.WriteLine($"growth: {n:N0} people");
         var dir = Directory.CreateTempSubdirectory("nudge-bench-").FullName;

@@ -206,7 +206,8 @@ public sealed class CartRecoverySimulationTests(ITestOutputHelper output)
         await s.CommitAsync();
     }
 
-    private static IngestOp Op(OpKind kind, string id, DateTimeOffset at) => new()
+    /// <summary>A Track-API op of <paramref name="kind"/> for customer <paramref name="id"/> at <paramref name="at"/> (also seeds the benchmarks' stores).</summary>
+    public static IngestOp Op(OpKind kind, string id, DateTimeOffset at) => new()
     {
         Kind = kind,
         MessageId = Guid.NewGuid().ToString("N"),
