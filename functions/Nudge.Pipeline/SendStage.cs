@@ -73,6 +73,9 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
     /// </summary>
     private const int MaxSkips = 100;
 
+    /// <summary>Messages started (waiting for their lane, or in a call) at a time, in multiples of the concurrency: 4.</summary>
+    private const int Backlog = 4;
+
     /// <summary>Most outcomes recorded in one commit: 512.</summary>
     private const int GroupCommit = 512;
 
@@ -98,6 +101,15 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
     {
         var done = System.Threading.Channels.Channel.CreateUnbounded<Attempt>();
         var slots = new SemaphoreSlim(_o.Concurrency, _o.Concurrency);
+
+        // Each lane (channel, and platform for push: one provider) may hold all the call slots but an eighth, so a
+        // provider that hangs until its timeouts leaves those to the others, while hanging tokens of one provider still
+        // leave most of its lane to its good ones. Messages wait for their lane off the claiming loop (it never waits
+        // behind one lane), up to Backlog of them at a time.
+        var laneSlots = Math.Max(1, _o.Concurrency - Math.Max(1, _o.Concurrency / 8));
+        var lanes = new Dictionary<string, SemaphoreSlim>(StringComparer.Ordinal);
+        var backlog = Backlog * _o.Concurrency;
+        var started = new SemaphoreSlim(backlog, backlog);
         var recording = Task.Run(() => RecordAsync(done.Reader), CancellationToken.None);
         var total = 0;
         try
@@ -128,8 +140,14 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
                 foreach (var m in ready)
                 {
                     // Not cancellable: a claimed message is attempted (a shutdown cancels its provider call instead).
-                    await slots.WaitAsync(CancellationToken.None);
-                    _ = Task.Run(() => AttemptAndReleaseAsync(m, round, now, claim, done.Writer, slots, ct), CancellationToken.None);
+                    await started.WaitAsync(CancellationToken.None);
+                    var lane = Lane(m);
+                    if (!lanes.TryGetValue(lane, out var laneSlot))
+                    {
+                        lanes[lane] = laneSlot = new SemaphoreSlim(laneSlots, laneSlots);
+                    }
+
+                    _ = Task.Run(() => AttemptInLaneAsync(m, round, now, claim, done.Writer, laneSlot, slots, started, ct), CancellationToken.None);
                 }
 
                 if (once)
@@ -142,14 +160,19 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
         {
             // Every call in flight comes back (its outcome is recorded even when the caller is cancelling: the
             // provider already has it), then the recorder finishes.
-            for (var n = 0; n < _o.Concurrency; n++)
+            for (var n = 0; n < backlog; n++)
             {
-                await slots.WaitAsync(CancellationToken.None);
+                await started.WaitAsync(CancellationToken.None);
             }
 
             done.Writer.TryComplete();
             await recording;
             slots.Dispose();
+            started.Dispose();
+            foreach (var l in lanes.Values)
+            {
+                l.Dispose();
+            }
         }
 
         return total;
@@ -206,19 +229,39 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
                 : m.Recipients)
             .ToHashSet(StringComparer.Ordinal);
 
-    /// <summary>One message's attempt; its call slot is freed however it ends.</summary>
-    private async Task AttemptAndReleaseAsync(Message m, Round round,
-        DateTimeOffset now, DateTimeOffset claim, System.Threading.Channels.ChannelWriter<Attempt> done, SemaphoreSlim slots, CancellationToken ct)
+    /// <summary>One message's attempt, once its lane and then a call slot are free; all three are given back however it ends.</summary>
+    private async Task AttemptInLaneAsync(Message m, Round round, DateTimeOffset now, DateTimeOffset claim,
+        System.Threading.Channels.ChannelWriter<Attempt> done, SemaphoreSlim lane, SemaphoreSlim slots, SemaphoreSlim started, CancellationToken ct)
     {
         try
         {
-            done.TryWrite(await AttemptAsync(m, round, now, claim, ct));
+            await lane.WaitAsync(CancellationToken.None);
+            try
+            {
+                await slots.WaitAsync(CancellationToken.None);
+                try
+                {
+                    done.TryWrite(await AttemptAsync(m, round, now, claim, ct));
+                }
+                finally
+                {
+                    slots.Release();
+                }
+            }
+            finally
+            {
+                lane.Release();
+            }
         }
         finally
         {
-            slots.Release();
+            started.Release();
         }
     }
+
+    /// <summary>The provider a message goes to, as far as the message tells: its channel, and for push its one platform.</summary>
+    private static string Lane(Message m) =>
+        m.Channel != Channel.Push ? ChannelName(m.Channel) : m.Platforms is [var platform] ? "push:" + platform : "push";
 
     /// <summary>
     /// Records outcomes as they come back. Each commit costs an fsync: outcomes gather for up to 20 ms (or 512 of them)
