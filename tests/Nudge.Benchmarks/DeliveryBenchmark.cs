@@ -206,24 +206,8 @@ internal static class DeliveryBenchmark
                     var ios = n % 2 == 0;
                     var t = new Target(n, $"bench:{key}:push:1", key, ios ? ApnsPeerFixture.Token(n) : $"fcm-{n:D8}-token", ios ? Platforms.Ios : Platforms.Android);
                     targets.Add(t);
-                    await s.PutProfileAsync(new Profile { Key = key, Id = "customer-" + n, Email = $"c{n}@example.com", CreatedAt = now, UpdatedAt = now });
-                    await s.PutDeviceAsync(new Device { Token = t.Token, ProfileKey = key, Platform = t.Platform, LastUsed = now, CreatedAt = now, UpdatedAt = now });
-                    await s.TryAddMessageAsync(new Message
-                    {
-                        Id = t.MessageId,
-                        ProfileKey = key,
-                        InstanceId = $"bench:{key}",
-                        JourneyId = "bench",
-                        StepId = "push",
-                        Channel = Channel.Push,
-                        Status = MessageStatus.Drafted,
-                        Ready = true,
-                        CreatedAt = now,
-                        Content = new JsonObject { ["title"] = Title, ["body"] = Body(n), ["deep_link"] = DeepLink(n) },
-                        Recipients = [t.Token],
-                        Platforms = [t.Platform],
-                        History = [new StatusChange(MessageStatus.Drafted, now, null)],
-                    });
+                    await ReadyPush.SeedAsync(s, key, n, t.Token, t.Platform, t.MessageId, "bench",
+                        new JsonObject { ["title"] = Title, ["body"] = Body(n), ["deep_link"] = DeepLink(n) }, now);
                 }
 
                 await s.CommitAsync();

@@ -16,6 +16,7 @@ using Nudge.Core.Profiles;
 using Nudge.Host.Tests;
 using Nudge.Pipeline;
 using Nudge.Sqlite.Store;
+using Nudge.TestSupport;
 
 namespace Nudge.Benchmarks;
 
@@ -116,7 +117,7 @@ internal static class IngestBenchmark
     [
         $"--Nudge:Auth:SiteId={SiteId}", $"--Nudge:Auth:ApiKey={ApiKey}", $"--Nudge:Auth:AdminKey={AdminKey}",
         "--Nudge:Auth:SegmentWriteKey=bench-write-key-0123456789", "--Logging:LogLevel:Default=Warning",
-        $"--Nudge:Journeys:Dir={Path.Combine(Repo.Root(), "journeys")}",
+        $"--Nudge:Journeys:Dir={Path.Combine(TestEnvironment.RepositoryRoot(), "journeys")}",
 
         // The load is above the default Track limit (3,000/s per key): this measures capacity, not the limit.
         "--Nudge:RateLimits:Track:PerSecond=1000000", "--Nudge:RateLimits:Track:Burst=1000000",

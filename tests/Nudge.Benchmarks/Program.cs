@@ -314,7 +314,7 @@ int ArgValue(string name, int fallback)
 
 static void WriteSection(string id, string title, string body)
 {
-    var path = Path.Combine(Repo.Root(), "BENCHMARKS.md");
+    var path = Path.Combine(Nudge.TestSupport.TestEnvironment.RepositoryRoot(), "BENCHMARKS.md");
     var doc = File.Exists(path) ? File.ReadAllText(path) : "# Benchmarks\n\nReproduce any section with the command it names. Numbers are from one run on the machine named.\n";
     var start = $"<!-- {id}:start -->";
     var end = $"<!-- {id}:end -->";

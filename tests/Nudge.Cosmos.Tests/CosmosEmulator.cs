@@ -2,11 +2,11 @@ using System.ComponentModel;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Microsoft.Azure.Cosmos;
+using Nudge.TestSupport;
 
 namespace Nudge.Cosmos.Tests;
 
@@ -40,7 +40,7 @@ public sealed class CosmosEmulator : IAsyncLifetime
         // Before any client exists: otherwise the SDK probes the Azure VM metadata address, which is off this machine.
         Environment.SetEnvironmentVariable("COSMOS_DISABLE_IMDS_ACCESS", "true");
 
-        var root = RepositoryRoot();
+        var root = TestEnvironment.RepositoryRoot();
         var clients = Path.Combine(root, "tests", "clients");
         var package = Path.Combine(clients, "node_modules", "@vercel", "cosmosdb-server", "package.json");
         if (!File.Exists(package))
@@ -51,7 +51,7 @@ public sealed class CosmosEmulator : IAsyncLifetime
 
         _certificates = Directory.CreateTempSubdirectory("nudge-cosmos-").FullName;
         var (cert, key) = WriteCertificate(_certificates);
-        var port = FreePort();
+        var port = TestEnvironment.FreePort();
         var start = new ProcessStartInfo("node")
         {
             RedirectStandardInput = true, // the wrapper exits when this closes: it never outlives the tests
@@ -209,25 +209,5 @@ public sealed class CosmosEmulator : IAsyncLifetime
         {
             return _output.Length == 0 ? "(no output)" : _output.ToString();
         }
-    }
-
-    private static int FreePort()
-    {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Serverless.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"no Serverless.sln above {AppContext.BaseDirectory}");
     }
 }

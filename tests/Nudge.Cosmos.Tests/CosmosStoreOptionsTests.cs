@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Microsoft.Azure.Cosmos;
+using Nudge.TestSupport;
 
 namespace Nudge.Cosmos.Tests;
 
@@ -59,7 +60,7 @@ public sealed class CosmosStoreOptionsTests
     [Fact]
     public void ContainerSet_IsTheRepositorysFile_EmbeddedAsIs()
     {
-        var file = Path.Combine(RepositoryRoot(), "infra-bicep", "cosmos-containers.json");
+        var file = Path.Combine(TestEnvironment.RepositoryRoot(), "infra-bicep", "cosmos-containers.json");
         using var onDisk = JsonDocument.Parse(File.ReadAllText(file));
         var fromDisk = CosmosContainerSet.Parse(onDisk.RootElement);
         var embedded = CosmosContainerSet.Load();
@@ -99,18 +100,5 @@ public sealed class CosmosStoreOptionsTests
         var e = Assert.Throws<InvalidOperationException>(() => CosmosContainerSet.Parse(doc.RootElement));
 
         Assert.Contains("'identifiers'", e.Message, StringComparison.Ordinal);
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Serverless.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"no Serverless.sln above {AppContext.BaseDirectory}");
     }
 }

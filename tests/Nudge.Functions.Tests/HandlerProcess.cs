@@ -1,7 +1,6 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
+using Nudge.TestSupport;
 
 namespace Nudge.Functions.Tests;
 
@@ -48,19 +47,11 @@ public sealed class HandlerProcess : IAsyncDisposable
         ["Nudge__Journeys__Dir"] = Path.Combine(AppContext.BaseDirectory, "testdata", "journeys"),
     };
 
-    /// <summary>A port that was free a moment ago (the Functions host picks one the same way).</summary>
-    public static int FreePort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
-
     /// <summary>Starts <paramref name="fileName"/> (with <paramref name="args"/>) and waits for the readiness probe to answer.</summary>
     public static async Task<HandlerProcess> StartAsync(string fileName, IEnumerable<string> args, IReadOnlyDictionary<string, string> env,
         string workingDirectory, string portVariable = "FUNCTIONS_CUSTOMHANDLER_PORT")
     {
-        var port = FreePort();
+        var port = TestEnvironment.FreePort();
         var psi = new ProcessStartInfo(fileName)
         {
             RedirectStandardOutput = true,
@@ -123,7 +114,7 @@ public sealed class HandlerProcess : IAsyncDisposable
             psi.ArgumentList.Add(a);
         }
 
-        psi.Environment["FUNCTIONS_CUSTOMHANDLER_PORT"] = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        psi.Environment["FUNCTIONS_CUSTOMHANDLER_PORT"] = TestEnvironment.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture);
         foreach (var (k, v) in env)
         {
             psi.Environment[k] = v;

@@ -2,13 +2,14 @@ using System.Diagnostics;
 using System.IO.Compression;
 using System.Text.Json.Nodes;
 using Nudge.Host.CustomHandler;
+using Nudge.TestSupport;
 
 namespace Nudge.Functions.Tests;
 
 /// <summary>Runs ./publish.sh once for the class (a self-contained linux-x64 publish: about a minute on a cold cache).</summary>
 public sealed class PublishFixture : IAsyncLifetime
 {
-    public string RepoRoot { get; } = FindRepoRoot();
+    public string RepoRoot { get; } = TestEnvironment.RepositoryRoot();
 
     public string AppDir => Path.Combine(RepoRoot, "artifacts", "functionapp");
 
@@ -47,19 +48,6 @@ public sealed class PublishFixture : IAsyncLifetime
     }
 
     public Task DisposeAsync() => Task.CompletedTask;
-
-    private static string FindRepoRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-        {
-            if (File.Exists(Path.Combine(d.FullName, "Serverless.sln")))
-            {
-                return d.FullName;
-            }
-        }
-
-        throw new DirectoryNotFoundException("Serverless.sln not found above " + AppContext.BaseDirectory);
-    }
 }
 
 /// <summary>The published Function App folder: what `func start` and zip deploy take.</summary>

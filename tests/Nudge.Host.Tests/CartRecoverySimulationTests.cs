@@ -10,6 +10,7 @@ using Nudge.Core.Profiles;
 using Nudge.Core.Storage;
 using Nudge.Pipeline;
 using Nudge.Sqlite.Store;
+using Nudge.TestSupport;
 using Xunit.Abstractions;
 
 namespace Nudge.Host.Tests;
@@ -108,7 +109,7 @@ public sealed class CartRecoverySimulationTests(ITestOutputHelper output)
     private static async Task<Dictionary<string, List<Expected>>> SimulateAsync(List<Shopper> shoppers, string dbPath)
     {
         var clock = new FakeTimeProvider(Start - TimeSpan.FromHours(1));
-        var journey = JourneyLoader.Parse("cart_recovery.yaml", await File.ReadAllTextAsync(Path.Combine(ClientCompatibilityTests.RepoRoot(), "journeys", "cart_recovery.yaml")));
+        var journey = JourneyLoader.Parse("cart_recovery.yaml", await File.ReadAllTextAsync(Path.Combine(TestEnvironment.RepositoryRoot(), "journeys", "cart_recovery.yaml")));
         var engine = new JourneyEngine(new EngineOptions(
             new FrequencyCaps([new(Channel.Sms, 1, TimeSpan.FromHours(24)), new(Channel.Sms, 4, TimeSpan.FromDays(30)), new(Channel.Push, 3, TimeSpan.FromHours(24)), new(Channel.Email, 3, TimeSpan.FromHours(24))]),
             new Schedule("UTC", new QuietHours(new TimeOnly(21, 0), new TimeOnly(8, 0)))), new Templates());

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net.Http.Headers;
 using System.Text.Json.Nodes;
+using Nudge.TestSupport;
 using static Nudge.Host.Tests.NudgeServerFixture;
 
 namespace Nudge.Host.Tests;
@@ -14,7 +15,7 @@ public sealed class ClientCompatibilityTests(NudgeServerFixture server) : IClass
     [Fact]
     public async Task OfficialNodeClients_IdentifyTrackDevicesMergeAndSegmentBatch()
     {
-        var dir = Path.Combine(RepoRoot(), "tests", "clients");
+        var dir = Path.Combine(TestEnvironment.RepositoryRoot(), "tests", "clients");
         if (!Directory.Exists(Path.Combine(dir, "node_modules")))
         {
             var (code, output) = await Run("npm", ["ci", "--no-audit", "--no-fund"], dir, []);
@@ -74,18 +75,5 @@ public sealed class ClientCompatibilityTests(NudgeServerFixture server) : IClass
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
         await p.WaitForExitAsync(timeout.Token);
         return (p.ExitCode, await stdout + await stderr);
-    }
-
-    internal static string RepoRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-        {
-            if (File.Exists(Path.Combine(d.FullName, "Serverless.sln")))
-            {
-                return d.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("Serverless.sln not found above " + AppContext.BaseDirectory);
     }
 }

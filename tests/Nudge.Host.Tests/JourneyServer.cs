@@ -8,6 +8,7 @@ using Nudge.Core.Storage;
 using Nudge.Host.Hosting;
 using Nudge.Host.Workers;
 using Nudge.Pipeline;
+using Nudge.TestSupport;
 using static Nudge.Host.Tests.NudgeServerFixture;
 
 namespace Nudge.Host.Tests;
@@ -55,7 +56,7 @@ public sealed class JourneyServer : IAsyncDisposable
         [
             "--urls=http://127.0.0.1:0", $"--Nudge:DataDir={dataDir}", $"--Nudge:Auth:SiteId={SiteId}", $"--Nudge:Auth:ApiKey={ApiKey}",
             $"--Nudge:Auth:SegmentWriteKey={WriteKey}", $"--Nudge:Auth:AdminKey={AdminKey}", "--Logging:LogLevel:Default=Warning",
-            $"--Nudge:Journeys:Dir={journeysDir ?? Path.Combine(ClientCompatibilityTests.RepoRoot(), "journeys")}", .. extra,
+            $"--Nudge:Journeys:Dir={journeysDir ?? Path.Combine(TestEnvironment.RepositoryRoot(), "journeys")}", .. extra,
         ], clock, handlers);
         await app.StartAsync();
 

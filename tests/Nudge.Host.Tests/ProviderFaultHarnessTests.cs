@@ -357,24 +357,8 @@ public sealed class ProviderFaultHarnessTests(ITestOutputHelper output) : IDispo
                     Fcm.Faults[t.Token] = FcmFault.Unregistered;
                 }
 
-                await s.PutProfileAsync(new Profile { Key = key, Id = "customer-" + i, Email = $"c{i}@example.com", CreatedAt = now, UpdatedAt = now });
-                await s.PutDeviceAsync(new Device { Token = t.Token, ProfileKey = key, Platform = t.Platform, LastUsed = now, CreatedAt = now, UpdatedAt = now });
-                await s.TryAddMessageAsync(new Message
-                {
-                    Id = t.MessageId,
-                    ProfileKey = key,
-                    InstanceId = $"fault:{key}",
-                    JourneyId = "faults",
-                    StepId = "push",
-                    Channel = Channel.Push,
-                    Status = MessageStatus.Drafted,
-                    Ready = true,
-                    CreatedAt = now,
-                    Content = new JsonObject { ["title"] = "Your cart is waiting", ["body"] = $"Cart {i}", ["deep_link"] = $"shop://cart/{i}" },
-                    Recipients = [t.Token],
-                    Platforms = [t.Platform],
-                    History = [new StatusChange(MessageStatus.Drafted, now, null)],
-                });
+                await ReadyPush.SeedAsync(s, key, i, t.Token, t.Platform, t.MessageId, "faults",
+                    new JsonObject { ["title"] = "Your cart is waiting", ["body"] = $"Cart {i}", ["deep_link"] = $"shop://cart/{i}" }, now);
             }
 
             await s.CommitAsync();

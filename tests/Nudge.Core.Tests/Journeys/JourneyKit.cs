@@ -4,6 +4,7 @@ using Nudge.Core.Journeys;
 using Nudge.Core.Messages;
 using Nudge.Core.Profiles;
 using Nudge.Core.Storage;
+using Nudge.TestSupport;
 
 namespace Nudge.Core.Tests.Journeys;
 
@@ -60,21 +61,7 @@ internal static class JourneyKit
     public static JourneyInstance Clone(JourneyInstance i) =>
         JsonSerializer.Deserialize<JourneyInstance>(JsonSerializer.Serialize(i, StoreJson.Options), StoreJson.Options)!;
 
-    /// <summary>The repository root: the first folder above the test binaries that holds Serverless.sln.</summary>
-    public static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Serverless.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("Serverless.sln not found above " + AppContext.BaseDirectory);
-    }
-
-    public static string JourneysFolder() => Path.Combine(RepoRoot(), "journeys");
+    public static string JourneysFolder() => Path.Combine(TestEnvironment.RepositoryRoot(), "journeys");
 
     public static JourneyDefinition Example(string name)
     {

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using Nudge.TestSupport;
 
 namespace Nudge.Delivery.Tests.Email;
 
@@ -22,7 +23,7 @@ public sealed class MaildevFixture : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var root = RepositoryRoot();
+        var root = TestEnvironment.RepositoryRoot();
         var package = Path.Combine(root, "tests", "clients", "node_modules", "maildev", "package.json");
         if (!File.Exists(package))
         {
@@ -36,8 +37,8 @@ public sealed class MaildevFixture : IAsyncLifetime
         var entry = bin.ValueKind == JsonValueKind.String ? bin.GetString()! : bin.GetProperty("maildev").GetString()!;
         var script = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(package)!, entry));
 
-        SmtpPort = FreePort();
-        var webPort = FreePort();
+        SmtpPort = TestEnvironment.FreePort();
+        var webPort = TestEnvironment.FreePort();
         _mailDirectory = Directory.CreateTempSubdirectory("nudge-maildev-").FullName;
         Api.BaseAddress = new Uri($"http://127.0.0.1:{webPort}/");
 
@@ -183,25 +184,5 @@ public sealed class MaildevFixture : IAsyncLifetime
         {
             return _output.Length == 0 ? "(no output)" : _output.ToString();
         }
-    }
-
-    private static int FreePort()
-    {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
-    }
-
-    internal static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Serverless.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"no Serverless.sln above {AppContext.BaseDirectory}");
     }
 }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.Extensions.Time.Testing;
 using Nudge.Delivery.Fcm;
+using Nudge.TestSupport;
 
 namespace Nudge.Delivery.Tests.Fcm;
 
@@ -272,7 +273,7 @@ public sealed class FcmProviderTests(ServiceAccountKey key) : IClassFixture<Serv
     public async Task Send_TokenEndpointUnreachable_IsTransient()
     {
         // A port that was just free: nothing listens there.
-        var closed = new Uri("http://127.0.0.1:" + FreePort() + "/token");
+        var closed = new Uri("http://127.0.0.1:" + TestEnvironment.FreePort() + "/token");
         using var provider = NewProvider(json: key.Json(closed));
 
         var outcome = await provider.SendAsync(Request("device-a"), default);
@@ -518,13 +519,6 @@ public sealed class FcmProviderTests(ServiceAccountKey key) : IClassFixture<Serv
     /// <summary>UTF-8 bytes of the message object, measured on a build under the limit.</summary>
     private static int MessageSize(PushContent content) =>
         FcmMessage.Build(new PushRequest("msg", "device-a", "android", content)).Body!.Length - "{\"message\":}".Length;
-
-    private static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     private static async Task WaitFor(Func<bool> condition)
     {
