@@ -45,22 +45,8 @@ public static class ProfilesApi
 
     /// <summary>The /admin/v1 route group: every endpoint in it needs <c>Authorization: Bearer {admin key}</c> and is limited by Nudge:RateLimits:Admin.</summary>
     public static RouteGroupBuilder MapAdminGroup(this IEndpointRouteBuilder app) =>
-        app.MapGroup("/admin/v1").AddEndpointFilter(async (ctx, next) =>
-        {
-            var c = ctx.HttpContext;
-            var limits = c.RequestServices.GetRequiredService<RateLimits>();
-            if (limits.Blocked(c) is { } blocked)
-            {
-                return blocked;
-            }
-
-            if (!ApiAuth.IsAdmin(c.Request, c.RequestServices.GetRequiredService<Credentials>()))
-            {
-                return limits.Failed(c, Results.Json(new { error = "Unauthorized: send Authorization: Bearer <admin key>" }, statusCode: 401));
-            }
-
-            return limits.Admit(c, ApiFamily.Admin) ?? await next(ctx);
-        });
+        app.MapGroup("/admin/v1").RequireCredential(ApiFamily.Admin, ApiAuth.IsAdmin,
+            _ => Results.Json(new { error = "Unauthorized: send Authorization: Bearer <admin key>" }, statusCode: 401));
 
     private static Task<IResult> GetProfile(IStore store, string identifier, int? events, CancellationToken ct) =>
         Find(store, Identifier.FromPath(RouteValues.Decode(identifier)), events, ct);

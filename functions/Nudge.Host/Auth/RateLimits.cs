@@ -206,3 +206,31 @@ public sealed class RateLimits : IDisposable
             statusCode: StatusCodes.Status429TooManyRequests);
     }
 }
+
+/// <summary>The credential check every endpoint of a route group passes through, with its rate limits.</summary>
+public static class CredentialFilter
+{
+    /// <summary>
+    /// Every endpoint of <paramref name="group"/> needs the credential <paramref name="authorized"/> accepts: an address
+    /// out of failed-authentication budget gets 429 first, a refused credential gets <paramref name="unauthorized"/> (and
+    /// spends that budget), and an accepted one takes a token from <paramref name="family"/>'s bucket (429 when it is empty).
+    /// </summary>
+    public static RouteGroupBuilder RequireCredential(this RouteGroupBuilder group, ApiFamily family,
+        Func<HttpRequest, Credentials, bool> authorized, Func<HttpContext, IResult> unauthorized) =>
+        group.AddEndpointFilter(async (ctx, next) =>
+        {
+            var c = ctx.HttpContext;
+            var limits = c.RequestServices.GetRequiredService<RateLimits>();
+            if (limits.Blocked(c) is { } blocked)
+            {
+                return blocked;
+            }
+
+            if (!authorized(c.Request, c.RequestServices.GetRequiredService<Credentials>()))
+            {
+                return limits.Failed(c, unauthorized(c));
+            }
+
+            return limits.Admit(c, family) ?? await next(ctx);
+        });
+}

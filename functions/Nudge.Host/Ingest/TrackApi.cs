@@ -16,22 +16,7 @@ public static class TrackApi
 
     public static IEndpointRouteBuilder MapTrackApi(this IEndpointRouteBuilder app)
     {
-        var g = app.MapGroup("/api/v1").AddEndpointFilter(async (ctx, next) =>
-        {
-            var c = ctx.HttpContext;
-            var limits = c.RequestServices.GetRequiredService<RateLimits>();
-            if (limits.Blocked(c) is { } blocked)
-            {
-                return blocked;
-            }
-
-            if (!ApiAuth.IsTrackApi(c.Request, c.RequestServices.GetRequiredService<Credentials>()))
-            {
-                return limits.Failed(c, Unauthorized(c));
-            }
-
-            return limits.Admit(c, ApiFamily.Track) ?? await next(ctx);
-        });
+        var g = app.MapGroup("/api/v1").RequireCredential(ApiFamily.Track, ApiAuth.IsTrackApi, Unauthorized);
 
         g.MapPut("/customers/{id}", (HttpContext c, string id) =>
             Accept(c, (p, body, now) => p.Identify(RouteValues.Decode(id), body!, now)));
