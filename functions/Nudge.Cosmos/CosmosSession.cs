@@ -87,6 +87,9 @@ internal sealed class CosmosSession(CosmosStore store) : IStoreSession
 
     public Task<bool> TryRecordSendOutcomeAsync(Message message, DateTimeOffset claim) => store.TryRecordSendOutcomeCoreAsync(message, claim);
 
+    public Task<bool> TryRenewClaimAsync(string id, string profileKey, DateTimeOffset claim, DateTimeOffset until) =>
+        store.TryRenewClaimCoreAsync(id, profileKey, claim, until);
+
     public Task MarkTokenBouncedAsync(string token, DateTimeOffset at, string detail) => store.MarkTokenBouncedCoreAsync(token, at, detail);
 
     public Task<IReadOnlyList<string>> FindProfilesByPhoneAsync(string e164) => store.FindProfilesByPhoneCoreAsync(e164);

@@ -173,6 +173,27 @@ public sealed partial class CosmosStore
         return taken;
     }
 
+    internal async Task<bool> TryRenewClaimCoreAsync(string id, string profileKey, DateTimeOffset claim, DateTimeOffset until)
+    {
+        var claimMs = Math.Max(1, claim.ToUnixTimeMilliseconds());
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            var current = await LocateAsync<Message>(DocType.Message, id, profileKey, default);
+            if (current is null || current.Ready != claimMs)
+            {
+                return false; // the claim ran out and someone else took the message, or it was handled
+            }
+
+            // Lost only to a writer that changed the document meanwhile: read again, and the claim check decides.
+            if (await ClaimAsync(current, until))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     internal async Task<bool> TryRecordSendOutcomeCoreAsync(Message m, DateTimeOffset claim)
     {
         var claimMs = Math.Max(1, claim.ToUnixTimeMilliseconds());

@@ -22,8 +22,9 @@ public sealed record SendOptions
     public RetryPolicy Retry { get; init; } = new();
 
     /// <summary>
-    /// How long a message taken for an attempt stays away from other send stages: 5 min. If the process dies during
-    /// the attempt, the message is due again after this.
+    /// How long a message taken for an attempt stays away from other send stages without renewal: 5 min. The stage renews
+    /// the claims it holds at half-time and fences each call with one more renewal; if the process dies during the
+    /// attempt, the message is due again after this.
     /// </summary>
     public TimeSpan ClaimFor { get; init; } = TimeSpan.FromMinutes(5);
 
@@ -110,7 +111,8 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
         var lanes = new Dictionary<string, SemaphoreSlim>(StringComparer.Ordinal);
         var backlog = Backlog * _o.Concurrency;
         var started = new SemaphoreSlim(backlog, backlog);
-        var recording = Task.Run(() => RecordAsync(done.Reader), CancellationToken.None);
+        var claims = new SendClaims(store, _o.ClaimFor, clock);
+        var recording = Task.Run(() => RecordAsync(done.Reader, claims), CancellationToken.None);
         var total = 0;
         try
         {
@@ -133,6 +135,9 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
                     break;
                 }
 
+                // Held from here: renewed while the messages wait and their calls are out, fenced before each call.
+                claims.Hold(ready, claim);
+
                 // The round's provider calls start inside its span, so their spans are its children.
                 using var span = PipelineTelemetry.StartStage(PipelineTelemetry.Send, ready.Count);
                 var round = await ReadRoundAsync(ready, ct);
@@ -147,7 +152,7 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
                         lanes[lane] = laneSlot = new SemaphoreSlim(laneSlots, laneSlots);
                     }
 
-                    _ = Task.Run(() => AttemptInLaneAsync(m, round, now, claim, done.Writer, laneSlot, slots, started, ct), CancellationToken.None);
+                    _ = Task.Run(() => AttemptInLaneAsync(m, round, now, claims, done.Writer, laneSlot, slots, started, ct), CancellationToken.None);
                 }
 
                 if (once)
@@ -167,6 +172,7 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
 
             done.Writer.TryComplete();
             await recording;
+            await claims.DisposeAsync();
             slots.Dispose();
             started.Dispose();
             foreach (var l in lanes.Values)
@@ -207,7 +213,12 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
             return false;
         }
 
-        await ApplyAsync([await AttemptAsync(m, await ReadRoundAsync([m], ct), now, claim, ct)]);
+        // The claim's clock runs on from the caller's now, so a call that takes long has its claim renewed.
+        var began = channels.Time.GetTimestamp();
+        await using var claims = new SendClaims(store, _o.ClaimFor, () => now + channels.Time.GetElapsedTime(began));
+        claims.Hold([m], claim);
+        var attempt = await AttemptAsync(m, await ReadRoundAsync([m], ct), now, claims, ct);
+        await ApplyAsync([attempt], claims);
         return true;
     }
 
@@ -230,7 +241,7 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
             .ToHashSet(StringComparer.Ordinal);
 
     /// <summary>One message's attempt, once its lane and then a call slot are free; all three are given back however it ends.</summary>
-    private async Task AttemptInLaneAsync(Message m, Round round, DateTimeOffset now, DateTimeOffset claim,
+    private async Task AttemptInLaneAsync(Message m, Round round, DateTimeOffset now, SendClaims claims,
         System.Threading.Channels.ChannelWriter<Attempt> done, SemaphoreSlim lane, SemaphoreSlim slots, SemaphoreSlim started, CancellationToken ct)
     {
         try
@@ -241,7 +252,7 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
                 await slots.WaitAsync(CancellationToken.None);
                 try
                 {
-                    done.TryWrite(await AttemptAsync(m, round, now, claim, ct));
+                    done.TryWrite(await AttemptAsync(m, round, now, claims, ct));
                 }
                 finally
                 {
@@ -267,7 +278,7 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
     /// Records outcomes as they come back. Each commit costs an fsync: outcomes gather for up to 20 ms (or 512 of them)
     /// and are recorded together.
     /// </summary>
-    private async Task RecordAsync(System.Threading.Channels.ChannelReader<Attempt> done)
+    private async Task RecordAsync(System.Threading.Channels.ChannelReader<Attempt> done, SendClaims claims)
     {
         while (await done.WaitToReadAsync(CancellationToken.None))
         {
@@ -300,21 +311,25 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
                 }
             }
 
-            await ApplyAsync(batch);
+            await ApplyAsync(batch, claims);
         }
     }
 
-    /// <summary>One message's attempt: what each pending recipient came to, at <paramref name="Now"/>, under the claim until <paramref name="Claim"/>.</summary>
-    /// <remarks><paramref name="Blocked"/>: the person withdrew consent or was suppressed since the message was drafted (the reason); nothing was sent.</remarks>
-    private sealed record Attempt(Message Message, List<MessageDelivery> Deliveries, List<RecipientResult> Results, List<string> Warnings, DateTimeOffset Now, DateTimeOffset Claim,
-        string? Blocked = null);
+    /// <summary>One message's attempt: what each pending recipient came to, at <paramref name="Now"/>.</summary>
+    /// <remarks>
+    /// <paramref name="Blocked"/>: the person withdrew consent or was suppressed since the message was drafted (the reason);
+    /// nothing was sent. <paramref name="Lost"/>: the claim ran out and another send run took the message before its call
+    /// (the fence found it so); nothing was sent, and nothing is recorded: the message is the other run's.
+    /// </remarks>
+    private sealed record Attempt(Message Message, List<MessageDelivery> Deliveries, List<RecipientResult> Results, List<string> Warnings, DateTimeOffset Now,
+        string? Blocked = null, bool Lost = false);
 
     /// <summary>What happened to one pending recipient: a provider outcome, or dropped before any call.</summary>
     /// <remarks><paramref name="AnsweredAt"/>: when the outcome came back, by the channels' clock (null without a call).</remarks>
     private sealed record RecipientResult(int Index, string Provider, SendOutcome? Outcome, string? DropReason, DateTimeOffset? AnsweredAt = null);
 
     private async Task<Attempt> AttemptAsync(Message m, Round round,
-        DateTimeOffset now, DateTimeOffset claim, CancellationToken ct)
+        DateTimeOffset now, SendClaims claims, CancellationToken ct)
     {
         var deliveries = Deliveries(m);
         var warnings = new List<string>();
@@ -323,14 +338,22 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
         // again right before the call. Not cancellable, like the attempt itself.
         if (Withdrawn(round.People.GetValueOrDefault(m.ProfileKey), m) is { } blocked)
         {
-            return new Attempt(m, deliveries, [], warnings, now, claim, blocked);
+            return new Attempt(m, deliveries, [], warnings, now, blocked);
         }
 
         var pending = deliveries.Select((d, i) => (d, i)).Where(x => x.d.Status == DeliveryStatus.Pending).ToList();
+
+        // The fence: a provider is called only while this run's claim holds in the store. One that ran out (a long wait
+        // for the lane on a loaded machine) may have been taken and sent by another run meanwhile.
+        if (pending.Count > 0 && !await claims.FenceAsync(m))
+        {
+            return new Attempt(m, deliveries, [], warnings, now, Lost: true);
+        }
+
         var results = pending.Count == 1
             ? [await SendOneAsync(m, pending[0].d, pending[0].i, round.Targets, warnings, ct)]
             : await Task.WhenAll(pending.Select(x => SendOneAsync(m, x.d, x.i, round.Targets, warnings, ct)));
-        return new Attempt(m, deliveries, [.. results], warnings.Distinct().ToList(), now, claim);
+        return new Attempt(m, deliveries, [.. results], warnings.Distinct().ToList(), now);
     }
 
     private async Task<RecipientResult> SendOneAsync(Message m, MessageDelivery d, int index,
@@ -421,25 +444,39 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
         return new RecipientResult(index, provider, outcome, null, channels.Time.GetUtcNow());
     }
 
-    private async Task ApplyAsync(List<Attempt> batch)
+    private async Task ApplyAsync(List<Attempt> batch, SendClaims claims)
     {
         using var span = PipelineTelemetry.StartStage(PipelineTelemetry.SendRecord, batch.Count);
         using var counts = PipelineTelemetry.Defer();
-        await using (var s = await store.OpenSessionAsync())
+        try
         {
+            await claims.RecordAsync(async current =>
+            {
+                await using var s = await store.OpenSessionAsync();
+                foreach (var a in batch.Where(a => !a.Lost))
+                {
+                    // The message as read when claimed is still the stored one while the claim holds: no need to read it again.
+                    await ApplyOneAsync(s, a.Message, a, a.Now, current(a.Message.Id));
+                }
+
+                await s.CommitAsync();
+                return true;
+            });
+        }
+        finally
+        {
+            // Recorded, lost, or (a store failure) due again when the claim runs out: no longer renewed either way.
             foreach (var a in batch)
             {
-                // The message as read when claimed is still the stored one while the claim holds: no need to read it again.
-                await ApplyOneAsync(s, a.Message, a, a.Now, a.Claim);
+                claims.Release(a.Message.Id);
             }
-
-            await s.CommitAsync();
         }
 
         counts.Complete();
     }
 
-    private async Task ApplyOneAsync(IStoreSession s, Message m, Attempt a, DateTimeOffset now, DateTimeOffset claim)
+    /// <remarks><paramref name="claims"/>: the claim's current value (two when a renewal's outcome is unknown); none when lost.</remarks>
+    private async Task ApplyOneAsync(IStoreSession s, Message m, Attempt a, DateTimeOffset now, IReadOnlyList<DateTimeOffset> claims)
     {
         // Work on other records runs only once the outcome is recorded, which succeeds only while this attempt's claim holds.
         var effects = new List<Func<Task>>();
@@ -456,7 +493,16 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
 
         async Task RecordAsync()
         {
-            if (await s.TryRecordSendOutcomeAsync(m, claim))
+            var recordedUnderClaim = false;
+            foreach (var claim in claims)
+            {
+                if (recordedUnderClaim = await s.TryRecordSendOutcomeAsync(m, claim))
+                {
+                    break;
+                }
+            }
+
+            if (recordedUnderClaim)
             {
                 foreach (var effect in effects)
                 {

@@ -397,6 +397,94 @@ public abstract class SendStageConformance : IAsyncLifetime
     }
 
     [Fact]
+    public async Task LaneWaitLongerThanTheClaim_EveryMessageReachesTheProviderOnce()
+    {
+        // One call slot, a one-minute claim and 20 pushes: the first two calls are held at the provider while the clock
+        // moves past the claims of the 18 messages still waiting for the lane, and a second send stage runs then (as the
+        // same stage's next round would). Each message must reach the provider once, whichever stage sends it.
+        var claim = TimeSpan.FromMinutes(1);
+        var first = new TaskCompletionSource();
+        var second = new TaskCompletionSource();
+        _push.HoldCalls = [first.Task, second.Task];
+        await AddAsync([.. Enumerable.Range(0, 20).Select(i => Push($"m{i:D3}", "good"))]);
+        var channels = new ChannelSet(_push, _push, _sms, new SandboxProvider(), _clock);
+        var slow = new SendStage(_store, channels, new SendOptions { Concurrency = 1, ClaimFor = claim });
+
+        var run = slow.RunUntilIdleAsync(_clock.GetUtcNow, 100, default);
+        await WaitForCallsAsync(1, run);
+
+        // The first call is out; the second becomes the call in flight, fenced 50 s in.
+        _clock.Advance(TimeSpan.FromSeconds(50));
+        first.SetResult();
+        await WaitForCallsAsync(2, run);
+
+        // 70 s in: the waiting messages' first claims have run out (unless the slow stage renewed them meanwhile).
+        _clock.Advance(TimeSpan.FromSeconds(20));
+        var other = new SendStage(_store, channels, new SendOptions { Concurrency = 8, ClaimFor = claim });
+        var otherRun = other.RunReadyAsync(_clock.GetUtcNow(), 100, default);
+
+        second.SetResult();
+        var taken = await otherRun;
+        await run;
+
+        var perMessage = _push.Calls.GroupBy(c => c.MessageId).ToDictionary(g => g.Key, g => g.Count());
+        Assert.Equal(20, perMessage.Count);
+        Assert.All(perMessage, p => Assert.True(p.Value == 1, $"{p.Key} reached the provider {p.Value} times ({taken} taken by the second stage)"));
+        Assert.All(await Task.WhenAll(Enumerable.Range(0, 20).Select(i => GetAsync($"m{i:D3}"))), m => Assert.Equal(MessageStatus.Sent, m.Status));
+    }
+
+    [Fact]
+    public async Task RenewedClaim_IsTheOnlyOneThatRecords_AndAClaimTakenByAnotherCannotBeRenewed()
+    {
+        await AddAsync(Push("m1", "good"), Push("m2", "good"));
+        var (c1, c2) = (T0.AddMinutes(1), T0.AddMinutes(2));
+        await using (var s = await _store.OpenSessionAsync())
+        {
+            Assert.True(await s.TryClaimMessageAsync("m1", T0, c1));
+            Assert.False(await s.TryRenewClaimAsync("m1", "k1", c2, c2));
+            Assert.True(await s.TryRenewClaimAsync("m1", "k1", c1, c2));
+            await s.CommitAsync();
+        }
+
+        var m1 = await GetAsync("m1");
+        m1.Ready = false;
+        m1.Status = MessageStatus.Sent;
+        await using (var s = await _store.OpenSessionAsync())
+        {
+            // Not due while renewed; the old value no longer records.
+            Assert.False(await s.TryClaimMessageAsync("m1", c1.AddSeconds(30), c1.AddMinutes(5)));
+            Assert.False(await s.TryRecordSendOutcomeAsync(m1, c1));
+            Assert.True(await s.TryRecordSendOutcomeAsync(m1, c2));
+
+            // m2's claim runs out and another stage takes it: the first holder can neither renew nor record.
+            Assert.True(await s.TryClaimMessageAsync("m2", T0, c1));
+            Assert.True(await s.TryClaimMessageAsync("m2", c1, c2.AddMinutes(1)));
+            Assert.False(await s.TryRenewClaimAsync("m2", "k1", c1, c2));
+            Assert.False(await s.TryRecordSendOutcomeAsync(await GetAsync("m2"), c1));
+            await s.CommitAsync();
+        }
+
+        Assert.Equal(MessageStatus.Sent, (await GetAsync("m1")).Status);
+        Assert.False(await ClaimedBy("m1", c2));
+    }
+
+    private async Task<bool> ClaimedBy(string id, DateTimeOffset claim)
+    {
+        await using var s = await _store.OpenSessionAsync();
+        return await s.TryRenewClaimAsync(id, "k1", claim, claim);
+    }
+
+    /// <summary>Waits (without a deadline of its own: the test's timeout applies) until the provider has had <paramref name="n"/> calls.</summary>
+    private async Task WaitForCallsAsync(int n, Task run)
+    {
+        while (_push.Calls.Count < n)
+        {
+            Assert.False(run.IsCompleted && _push.Calls.Count < n, $"the send stage ended after {_push.Calls.Count} calls");
+            await Task.Delay(10);
+        }
+    }
+
+    [Fact]
     public async Task AttemptCutOff_BeforeItsOutcomeWasRecorded_IsDueAgainAfterTheClaim()
     {
         await AddAsync(Push("m1", "good"));
@@ -503,6 +591,11 @@ public abstract class SendStageConformance : IAsyncLifetime
         /// <summary>Calls for this token wait for the task, then fail transiently (a provider timing out).</summary>
         public (string Token, Task Until)? Hang { get; set; }
 
+        /// <summary>The first calls wait for these tasks, one each in call order, then are answered as usual (a slow provider).</summary>
+        public Task[] HoldCalls { get; set; } = [];
+
+        private int _calls;
+
         public string Name => name;
 
         public async Task<SendOutcome> SendAsync(PushRequest r, CancellationToken ct)
@@ -511,6 +604,11 @@ public abstract class SendStageConformance : IAsyncLifetime
             if (Delay > TimeSpan.Zero)
             {
                 await Task.Delay(Delay, ct);
+            }
+
+            if (Interlocked.Increment(ref _calls) - 1 is var n && n < HoldCalls.Length)
+            {
+                await HoldCalls[n];
             }
 
             if (Hang is { } hang && hang.Token == r.Token)

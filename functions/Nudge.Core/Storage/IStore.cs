@@ -269,6 +269,15 @@ public interface IStoreSession : IAsyncDisposable
     Task<bool> TryRecordSendOutcomeAsync(Message message, DateTimeOffset claim);
 
     /// <summary>
+    /// Extends a claim the caller holds: when the message <paramref name="id"/> (of the person <paramref name="profileKey"/>)
+    /// is still claimed until exactly <paramref name="claim"/>, it becomes claimed until <paramref name="until"/>, which is
+    /// the claim's new value from then on. False, and nothing written, when the claim no longer holds (it ran out and
+    /// another send stage took the message, or the message was handled): the caller must not call a provider for it.
+    /// </summary>
+    /// <remarks><paramref name="until"/> is not earlier than <paramref name="claim"/>.</remarks>
+    Task<bool> TryRenewClaimAsync(string id, string profileKey, DateTimeOffset claim, DateTimeOffset until);
+
+    /// <summary>
     /// Keeps a delivery event (from <see cref="StatusTransitions.Apply"/>). Idempotent: an event with the same
     /// <see cref="DeliveryEvent.Id"/> and <see cref="DeliveryEvent.At"/> as a stored one changes nothing (the first stays).
     /// One event per message and metric is StatusTransitions' guarantee, which checks the message's history.

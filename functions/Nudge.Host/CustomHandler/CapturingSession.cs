@@ -85,6 +85,9 @@ public sealed class CapturingSession(IStoreSession inner) : IStoreSession
 
     public Task<bool> TryRecordSendOutcomeAsync(Message message, DateTimeOffset claim) => inner.TryRecordSendOutcomeAsync(message, claim);
 
+    public Task<bool> TryRenewClaimAsync(string id, string profileKey, DateTimeOffset claim, DateTimeOffset until) =>
+        inner.TryRenewClaimAsync(id, profileKey, claim, until);
+
     public Task MarkTokenBouncedAsync(string token, DateTimeOffset at, string detail) => inner.MarkTokenBouncedAsync(token, at, detail);
 
     public Task<IReadOnlyList<string>> FindProfilesByPhoneAsync(string e164) => inner.FindProfilesByPhoneAsync(e164);

@@ -622,6 +622,13 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
             Queries.ReadMessagesAsync(c, tx, "UPDATE messages SET ready = $u WHERE id IN (SELECT id FROM messages WHERE ready > 0 AND ready <= $now ORDER BY ready, id LIMIT $n) RETURNING doc",
                 ("$now", now.ToUnixTimeMilliseconds()), ("$u", Math.Max(1, until.ToUnixTimeMilliseconds())), ("$n", limit));
 
+        public async Task<bool> TryRenewClaimAsync(string id, string profileKey, DateTimeOffset claim, DateTimeOffset until)
+        {
+            await using var cmd = Prepared.Cmd(c, "UPDATE messages SET ready = $u WHERE id = $id AND ready = $claim", tx,
+                ("$id", id), ("$claim", Math.Max(1, claim.ToUnixTimeMilliseconds())), ("$u", Math.Max(1, until.ToUnixTimeMilliseconds())));
+            return await cmd.ExecuteNonQueryAsync() == 1;
+        }
+
         public async Task<bool> TryRecordSendOutcomeAsync(Message m, DateTimeOffset claim)
         {
             // The whole document is written (json_set of only the send fields measured no faster); the claim check

@@ -1,0 +1,250 @@
+using System.Threading.Channels;
+
+using Nudge.Core.Messages;
+using Nudge.Core.Storage;
+
+namespace Nudge.Pipeline;
+
+/// <summary>
+/// The claims one send run holds, from claiming a message to recording its outcome, so that a live process never sends a
+/// message twice:
+/// <list type="bullet">
+/// <item>a claim is renewed while its message waits (for the backlog, its lane or a call slot) and while its call is out,
+/// once less than half of it is left, so it does not run out under a send stage that is merely slow;</item>
+/// <item>right before a provider call the claim is renewed once more as a fence (<see cref="FenceAsync"/>): only a run
+/// whose claim still holds in the store calls the provider, so a stale holder whose claim ran out and was taken by another
+/// run never does.</item>
+/// </list>
+/// Each renewal changes the claim's value in the store, which the next renewal and the outcome's record compare against:
+/// renewals, fences and records therefore run one at a time (<see cref="RecordAsync{T}"/>). Fences that arrive together
+/// share one store session (one commit), as outcomes do.
+/// </summary>
+/// <remarks>
+/// A store failure while renewing fails that round's fences (nothing is sent; the message is due again when its claim runs
+/// out); a failed heartbeat is tried again at the next one.
+/// </remarks>
+internal sealed class SendClaims : IAsyncDisposable
+{
+    /// <summary>Longest time between two looks at the held claims' time left: 1 s (a quarter of a claim, if shorter).</summary>
+    private static readonly TimeSpan MaxHeartbeat = TimeSpan.FromSeconds(1);
+
+    private readonly IStore _store;
+    private readonly TimeSpan _claimFor;
+    private readonly Func<DateTimeOffset> _clock;
+    private readonly TimeSpan _heartbeat;
+    private readonly Dictionary<string, Held> _held = new(StringComparer.Ordinal);
+    private readonly SemaphoreSlim _writing = new(1, 1);
+    private readonly Channel<Fence> _fences = Channel.CreateUnbounded<Fence>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _keeping;
+
+    public SendClaims(IStore store, TimeSpan claimFor, Func<DateTimeOffset> clock)
+    {
+        (_store, _claimFor, _clock) = (store, claimFor, clock);
+        _heartbeat = TimeSpan.FromTicks(Math.Clamp(claimFor.Ticks / 4, TimeSpan.FromMilliseconds(10).Ticks, MaxHeartbeat.Ticks));
+        _keeping = Task.Run(KeepAsync, CancellationToken.None);
+    }
+
+    /// <summary>Claims lost to another run since this one took them (renewal or fence found them taken): for tests and telemetry.</summary>
+    public int Lost { get; private set; }
+
+    /// <summary>Starts holding <paramref name="messages"/>, claimed until <paramref name="claim"/>.</summary>
+    public void Hold(IEnumerable<Message> messages, DateTimeOffset claim)
+    {
+        lock (_held)
+        {
+            foreach (var m in messages)
+            {
+                _held[m.Id] = new Held(m.Id, m.ProfileKey, claim);
+            }
+        }
+    }
+
+    /// <summary>Stops holding a message (its outcome was recorded, or its claim was lost).</summary>
+    public void Release(string id)
+    {
+        lock (_held)
+        {
+            _held.Remove(id);
+        }
+    }
+
+    /// <summary>
+    /// Renews the claim of <paramref name="m"/> right before its provider call: true when this run still holds it in the
+    /// store (and does for at least another claim's length); false when it does not, and the call must not be made.
+    /// </summary>
+    public async Task<bool> FenceAsync(Message m)
+    {
+        lock (_held)
+        {
+            if (!_held.ContainsKey(m.Id))
+            {
+                return false;
+            }
+        }
+
+        var fence = new Fence(m.Id, new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously));
+        if (!_fences.Writer.TryWrite(fence))
+        {
+            return false;
+        }
+
+        return await fence.Held.Task;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="record"/> (the outcomes' store session) with no renewal in between, giving it each held
+    /// message's current claim: one value, or two after a renewal whose outcome is unknown (either may be the stored one);
+    /// none when no longer held.
+    /// </summary>
+    public async Task<T> RecordAsync<T>(Func<Func<string, IReadOnlyList<DateTimeOffset>>, Task<T>> record)
+    {
+        await _writing.WaitAsync(CancellationToken.None);
+        try
+        {
+            return await record(Current);
+        }
+        finally
+        {
+            _writing.Release();
+        }
+    }
+
+    private IReadOnlyList<DateTimeOffset> Current(string id)
+    {
+        lock (_held)
+        {
+            return !_held.TryGetValue(id, out var h) ? [] : h.Maybe is { } maybe ? [h.Claim, maybe] : [h.Claim];
+        }
+    }
+
+    private async Task KeepAsync()
+    {
+        var fences = new List<Fence>();
+        while (!_stop.IsCancellationRequested)
+        {
+            try
+            {
+                using (var wait = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token))
+                {
+                    wait.CancelAfter(_heartbeat);
+                    await _fences.Reader.WaitToReadAsync(wait.Token);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                // The heartbeat: look at the claims' time left.
+            }
+
+            fences.Clear();
+            while (_fences.Reader.TryRead(out var f))
+            {
+                fences.Add(f);
+            }
+
+            await RenewAsync(fences);
+        }
+
+        // Stopping: a fence still waiting finds nothing to renew for.
+        while (_fences.Reader.TryRead(out var f))
+        {
+            f.Held.TrySetResult(false);
+        }
+    }
+
+    private async Task RenewAsync(List<Fence> fences)
+    {
+        await _writing.WaitAsync(CancellationToken.None);
+        try
+        {
+            var now = _clock();
+            var until = now + _claimFor;
+            var fenced = fences.Select(f => f.Id).ToHashSet(StringComparer.Ordinal);
+            List<Held> renew;
+            lock (_held)
+            {
+                // Fenced claims, and those with less than half their time left.
+                renew = _held.Values.Where(h => fenced.Contains(h.Id) || h.Claim - now < _claimFor / 2).ToList();
+            }
+
+            var held = new HashSet<string>(StringComparer.Ordinal);
+            if (renew.Count > 0)
+            {
+                try
+                {
+                    await using var s = await _store.OpenSessionAsync();
+                    foreach (var h in renew)
+                    {
+                        // A claim never moves back: one taken (or renewed) at a later clock reading keeps its value.
+                        var next = h.Claim > until ? h.Claim : until;
+                        if (await s.TryRenewClaimAsync(h.Id, h.ProfileKey, h.Claim, next)
+                            || (h.Maybe is { } maybe && await s.TryRenewClaimAsync(h.Id, h.ProfileKey, maybe, maybe > next ? maybe : next)))
+                        {
+                            held.Add(h.Id);
+                        }
+                    }
+
+                    await s.CommitAsync();
+                }
+                catch (Exception)
+                {
+                    // Whether the renewals took is unknown (SQLite rolled them back, Cosmos kept those before the failure):
+                    // each claim is either value until the next renewal or record settles it. The fences fail (no call).
+                    lock (_held)
+                    {
+                        foreach (var h in renew.Where(h => _held.ContainsKey(h.Id)))
+                        {
+                            _held[h.Id] = h with { Maybe = h.Claim > until ? h.Claim : until };
+                        }
+                    }
+
+                    foreach (var f in fences)
+                    {
+                        f.Held.TrySetResult(false);
+                    }
+
+                    return;
+                }
+
+                lock (_held)
+                {
+                    foreach (var h in renew)
+                    {
+                        if (held.Contains(h.Id))
+                        {
+                            var claim = new[] { h.Claim, h.Maybe ?? h.Claim, until }.Max();
+                            _held[h.Id] = h with { Claim = claim, Maybe = null };
+                        }
+                        else if (_held.Remove(h.Id))
+                        {
+                            Lost++;
+                        }
+                    }
+                }
+            }
+
+            foreach (var f in fences)
+            {
+                f.Held.TrySetResult(held.Contains(f.Id));
+            }
+        }
+        finally
+        {
+            _writing.Release();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        _fences.Writer.TryComplete();
+        await _keeping;
+        _stop.Dispose();
+        _writing.Dispose();
+    }
+
+    /// <summary>A claim held until <paramref name="Claim"/>, or until <paramref name="Maybe"/> if a renewal whose outcome is unknown took.</summary>
+    private sealed record Held(string Id, string ProfileKey, DateTimeOffset Claim, DateTimeOffset? Maybe = null);
+
+    private sealed record Fence(string Id, TaskCompletionSource<bool> Held);
+}
