@@ -860,6 +860,10 @@ internal static class DeliveryBenchmark
         public Task<bool> TryRecordSendOutcomeAsync(Message message, DateTimeOffset claim) =>
             times.Time(Phase.ApplyWrite, () => inner.TryRecordSendOutcomeAsync(message, claim));
 
+        // Renewals and the fence before each call are claim work.
+        public Task<bool> TryRenewClaimAsync(string id, string profileKey, DateTimeOffset claim, DateTimeOffset until) =>
+            times.Time(Phase.Claim, () => inner.TryRenewClaimAsync(id, profileKey, claim, until));
+
         public Task PutMessageAsync(Message message) => times.Time(Phase.ApplyWrite, () => inner.PutMessageAsync(message));
 
         public Task<Message?> GetMessageAsync(string id) => times.Time(Phase.ApplyRead, () => inner.GetMessageAsync(id));

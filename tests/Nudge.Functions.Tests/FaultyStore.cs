@@ -147,6 +147,12 @@ public sealed class FaultyStore(IStore inner) : IStore
             return s.TryRecordSendOutcomeAsync(message, claim);
         }
 
+        public Task<bool> TryRenewClaimAsync(string id, string profileKey, DateTimeOffset claim, DateTimeOffset until)
+        {
+            store.Check(nameof(TryRenewClaimAsync));
+            return s.TryRenewClaimAsync(id, profileKey, claim, until);
+        }
+
         public Task MarkTokenBouncedAsync(string token, DateTimeOffset at, string detail) => s.MarkTokenBouncedAsync(token, at, detail);
 
         public Task<IReadOnlyList<string>> FindProfilesByPhoneAsync(string e164) => s.FindProfilesByPhoneAsync(e164);
