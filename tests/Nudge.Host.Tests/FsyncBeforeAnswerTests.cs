@@ -1,8 +1,8 @@
-using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
+using Nudge.Delivery.Email;
 using Nudge.Delivery.Tests.Fcm;
 using Nudge.Delivery.Tests.Twilio;
 using Xunit.Abstractions;
@@ -23,25 +23,25 @@ public sealed class FsyncBeforeAnswerTests(StracedRun run, ITestOutputHelper out
     [StraceFact]
     public void EveryIngest2xx_FollowsAnFsyncOfTheQueueWriteThatHoldsItsInput()
     {
-        Assert.All(run.Requests, r => Assert.True(r.Status is >= 200 and < 300, $"{r.What} {r.Marker}: answered {r.Status}"));
+        Assert.All(run.Requests, r => Assert.True(r.Status is >= 200 and < 300 || (r.Status == 302 && r.What == StracedRun.Click), $"{r.What} {r.Marker}: answered {r.Status}"));
         var log = run.Log;
         var problems = new List<string>();
         var shown = new HashSet<string>(StringComparer.Ordinal);
         foreach (var r in run.Requests)
         {
-            // The read that brought the request's body in: the marker is only in the body.
-            var read = log.Calls.FirstOrDefault(c => c.IsRead && c.Result > 0 && c.Ports?.Local == run.HostPort && c.Carries(r.Marker));
+            // The read that brought the request's input in (its body; the signed link, for links without a body).
+            var read = log.Calls.FirstOrDefault(c => c.IsRead && c.Result > 0 && c.Ports?.Local == run.HostPort && c.Carries(r.Sent));
             if (read is null)
             {
-                problems.Add($"{r.What} {r.Marker}: no read of its body on a connection to port {run.HostPort}");
+                problems.Add($"{r.What} {r.Marker}: no read of its input on a connection to port {run.HostPort}");
                 continue;
             }
 
             // HTTP/1.1 without pipelining: the next bytes Nudge sends on that connection are this request's answer.
             var answer = log.Calls.FirstOrDefault(c => c.IsSend && c.Fd == read.Fd && c.Entry > read.Exit);
-            if (answer is null || !answer.Carries("HTTP/1.1 2"))
+            if (answer is null || !answer.Carries($"HTTP/1.1 {r.Status} "))
             {
-                problems.Add($"{r.What} {r.Marker}: no 2xx answer after {read}: {answer?.Text[..Math.Min(80, answer.Text.Length)] ?? "none"}");
+                problems.Add($"{r.What} {r.Marker}: no {r.Status} answer after {read}: {answer?.Text[..Math.Min(80, answer.Text.Length)] ?? "none"}");
                 continue;
             }
 
@@ -57,11 +57,11 @@ public sealed class FsyncBeforeAnswerTests(StracedRun run, ITestOutputHelper out
             if (sync is null || sync.Exit > answer.Entry)
             {
                 problems.Add($"{r.What} {r.Marker}: its input was written ({write}) and answered ({answer}) "
-                    + $"before any sync of that file: {(sync is null ? "none followed" : $"the next was {sync}")}");
+                    + $"before a sync of that file returned: {(sync is null ? "none followed" : $"the next was {sync}")}");
             }
             else if (shown.Add(r.What))
             {
-                output.WriteLine($"{r.What}: body {read}; queued {write}; synced {sync}; answered {answer}");
+                output.WriteLine($"{r.What}: input {read}; queued {write}; synced {sync}; answered {answer}");
             }
         }
 
@@ -70,6 +70,13 @@ public sealed class FsyncBeforeAnswerTests(StracedRun run, ITestOutputHelper out
         Assert.True(problems.Count == 0, string.Join('\n', problems.Take(20)));
     }
 
+    /// <remarks>
+    /// Nothing marks a message done but its outcome's commit: SendStage.ApplyAsync records the outcome (and clears the
+    /// message's ready flag) in one store transaction, and a message whose commit is lost is claimed again when its claim
+    /// runs out and sent twice. So the outcome's write must be synced before anyone is told the message is sent; the
+    /// first such answer is the admin API's (the test asks it until it says "sent"). Same thread and descriptor: the sync
+    /// is the one SQLite issues for that commit, not another stage's.
+    /// </remarks>
     [StraceFact]
     public void EverySendOutcome_IsSyncedBeforeTheMessageIsReportedSent()
     {
@@ -104,7 +111,7 @@ public sealed class FsyncBeforeAnswerTests(StracedRun run, ITestOutputHelper out
             var sync = log.Calls.FirstOrDefault(c => c.IsSync && c.Pid == write.Pid && c.Fd == write.Fd && c.Entry > write.Exit);
             if (sync is null || sync.Exit > reported.Entry)
             {
-                problems.Add($"{messageId}: the outcome was written ({write}) and reported sent ({reported}) before any sync of that file: "
+                problems.Add($"{messageId}: the outcome was written ({write}) and reported sent ({reported}) before a sync of that file returned: "
                     + (sync is null ? "none followed" : $"the next was {sync}"));
             }
             else if (problems.Count == 0 && messageId == run.Sends[0].MessageId)
@@ -135,6 +142,7 @@ public sealed class StracedRun : IAsyncLifetime, IDisposable
 
     private const string PublicBase = "https://nudge.example.com";
     private const string SendGridTimestamp = "1780322400";
+    private const string LinkKey = "link-key-test-0123456789abcdef0123456789";
 
     private static readonly string Journey = """
         # Written by FsyncBeforeAnswerTests: one push at once on "probe".
@@ -159,8 +167,14 @@ public sealed class StracedRun : IAsyncLifetime, IDisposable
     private FcmPeer? _fcm;
     private NudgeProcess? _nudge;
 
-    /// <summary>An ingest call: which path, its marker, and the status it was answered with.</summary>
-    public sealed record Request(string What, string Marker, int Status);
+    /// <summary>What the click link's requests are called (the one ingest path that answers 302, the redirect).</summary>
+    public const string Click = "Email click link";
+
+    /// <summary>
+    /// An ingest call: which path; its marker, which the queued op holds; what the request carried that only it carries (the
+    /// marker, or the signed link that holds it); and the status it was answered with.
+    /// </summary>
+    public sealed record Request(string What, string Marker, string Sent, int Status);
 
     public IReadOnlyList<Request> Requests => _requests;
 
@@ -201,7 +215,7 @@ public sealed class StracedRun : IAsyncLifetime, IDisposable
         ];
         _nudge = await NudgeProcess.StartAsync(data,
         [
-            .. ProcessTests.Keys, $"--Nudge:Journeys:Dir={journeys}", "--Logging:LogLevel:Default=Warning", $"--Nudge:PublicBaseUrl={PublicBase}",
+            .. ProcessTests.Keys, $"--Nudge:Auth:LinkKey={LinkKey}", $"--Nudge:Journeys:Dir={journeys}", "--Logging:LogLevel:Default=Warning", $"--Nudge:PublicBaseUrl={PublicBase}",
             $"--Nudge:Providers:Fcm:ServiceAccountJson={_fcmKey.Json(_fcm.TokenUri)}", $"--Nudge:Providers:Fcm:BaseUrl={_fcm.BaseUrl}",
             $"--Nudge:Providers:Twilio:AccountSid={TwilioPeer.AccountSid}", $"--Nudge:Providers:Twilio:AuthToken={TwilioPeer.AuthToken}",
             $"--Nudge:Providers:Twilio:MessagingServiceSid={TwilioPeer.ServiceSid}", "--Nudge:Providers:Twilio:BaseUrl=http://127.0.0.1:9/",
@@ -216,30 +230,47 @@ public sealed class StracedRun : IAsyncLifetime, IDisposable
         using var segment = Client(new AuthenticationHeaderValue("Basic", Basic(WriteKey, "")));
         using var admin = Client(new AuthenticationHeaderValue("Bearer", AdminKey));
         using var anonymous = Client(null);
+        var tracking = new EmailTracking(Encoding.UTF8.GetBytes(LinkKey));
+        var unsubscribe = new UnsubscribeLinks(Encoding.UTF8.GetBytes(LinkKey));
 
         // People first (profile and device), so their probe events find a device to push to.
-        await RunAsync(Enumerable.Range(0, People).SelectMany(i => new Func<string, Task<(string, HttpResponseMessage)>>[]
+        await RunAsync(Enumerable.Range(0, People).SelectMany(i => new Func<string, Task<(string, HttpResponseMessage, string?)>>[]
         {
-            async m => ("Track API identify", await track.PutAsync($"/api/v1/customers/fs{i}", Json($$"""{"email":"fs{{i}}@example.com","marker":"{{m}}"}"""))),
-            async m => ("Track API device", await track.PutAsync($"/api/v1/customers/fs{i}/devices", Json($$$"""{"device":{"id":"tok{{{m}}}","platform":"android"}}"""))),
+            async m => ("Track API identify", await track.PutAsync($"/api/v1/customers/fs{i}", Json($$"""{"email":"fs{{i}}@example.com","marker":"{{m}}"}""")), null),
+            async m => ("Track API device", await track.PutAsync($"/api/v1/customers/fs{i}/devices", Json($$$"""{"device":{"id":"tok{{{m}}}","platform":"android"}}""")), null),
         }));
-        await RunAsync(Enumerable.Range(0, 6).SelectMany(i => new Func<string, Task<(string, HttpResponseMessage)>>[]
+        await RunAsync(Enumerable.Range(0, 6).SelectMany(i => new Func<string, Task<(string, HttpResponseMessage, string?)>>[]
         {
-            async m => ("Segment track", await segment.PostAsync("/v1/track", Json($$"""{"userId":"sg{{i}}","event":"viewed","messageId":"{{m}}"}"""))),
+            async m => ("Segment track", await segment.PostAsync("/v1/track", Json($$"""{"userId":"sg{{i}}","event":"viewed","messageId":"{{m}}"}""")), null),
             async m => ("Segment batch", await segment.PostAsync("/v1/batch", Json($$$"""
                 {"batch":[{"type":"track","userId":"sg{{{i}}}","event":"viewed","messageId":"{{{m}}}"},{"type":"identify","userId":"sg{{{i}}}","traits":{"plan":"pro"}}]}
-                """))),
+                """)), null),
             async m => ("Twilio inbound SMS", await TwilioAsync(anonymous, "/webhooks/twilio/sms",
-                new() { ["From"] = $"+1415555{1000 + i}", ["Body"] = "STOP", ["MessageSid"] = "SM" + m })),
+                new() { ["From"] = $"+1415555{1000 + i}", ["Body"] = "STOP", ["MessageSid"] = "SM" + m }), null),
             async m => ("Twilio status callback", await TwilioAsync(anonymous, $"/webhooks/twilio/status?message_id=msg{i}",
-                new() { ["MessageSid"] = "SM" + m, ["MessageStatus"] = "delivered", ["To"] = $"+1415555{1000 + i}" })),
+                new() { ["MessageSid"] = "SM" + m, ["MessageStatus"] = "delivered", ["To"] = $"+1415555{1000 + i}" }), null),
             async m => ("SendGrid events", await SendGridAsync(anonymous,
-                $$"""[{"event":"delivered","sg_event_id":"{{m}}","delivery_id":"msg{{i}}","email":"fs{{i}}@example.com","timestamp":{{SendGridTimestamp}}}]""")),
-            async m => ("SDK push event", await track.PostAsync("/api/v1/push/events", Json($$"""{"delivery_id":"{{m}}","event":"opened","device_id":"tok{{i}}"}"""))),
-            async m => ("SDK metric", await track.PostAsync("/api/v1/metrics", Json($$"""{"delivery_id":"{{m}}","metric":"clicked"}"""))),
+                $$"""[{"event":"delivered","sg_event_id":"{{m}}","delivery_id":"msg{{i}}","email":"fs{{i}}@example.com","timestamp":{{SendGridTimestamp}}}]"""), null),
+            async m => ("SDK push event", await track.PostAsync("/api/v1/push/events", Json($$"""{"delivery_id":"{{m}}","event":"opened","device_id":"tok{{i}}"}""")), null),
+            async m => ("SDK metric", await track.PostAsync("/api/v1/metrics", Json($$"""{"delivery_id":"{{m}}","metric":"clicked"}""")), null),
+            async m =>
+            {
+                var token = tracking.OpenToken(m);
+                return ("Email open pixel", await anonymous.GetAsync("/" + EmailTracking.OpenPath + token), token);
+            },
+            async m =>
+            {
+                var token = tracking.ClickToken(m, "https://shop.example.com/cart");
+                return (Click, await anonymous.GetAsync("/" + EmailTracking.ClickPath + token), token);
+            },
+            async m =>
+            {
+                var token = unsubscribe.Create($"fs{i}", m);
+                return ("Email unsubscribe", await anonymous.PostAsync("/u/" + token, new FormUrlEncodedContent([new("List-Unsubscribe", "One-Click")])), token);
+            },
         }));
-        await RunAsync(Enumerable.Range(0, People).Select(i => new Func<string, Task<(string, HttpResponseMessage)>>(
-            async m => ("Track API event", await track.PostAsync($"/api/v1/customers/fs{i}/events", Json($$"""{"name":"probe","id":"{{m}}"}"""))))));
+        await RunAsync(Enumerable.Range(0, People).Select(i => new Func<string, Task<(string, HttpResponseMessage, string?)>>(
+            async m => ("Track API event", await track.PostAsync($"/api/v1/customers/fs{i}/events", Json($$"""{"name":"probe","id":"{{m}}"}""")), null))));
 
         // Every push reaches the peer, and the admin API then reports each one sent (strace slows the host: a wide bound).
         using var deadline = new CancellationTokenSource(TimeSpan.FromMinutes(3));
@@ -301,38 +332,44 @@ public sealed class StracedRun : IAsyncLifetime, IDisposable
             System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>Sends the calls, four at a time so that appends share group commits, each with a fresh marker.</summary>
-    private async Task RunAsync(IEnumerable<Func<string, Task<(string What, HttpResponseMessage Response)>>> calls)
+    private async Task RunAsync(IEnumerable<Func<string, Task<(string What, HttpResponseMessage Response, string? Sent)>>> calls)
     {
         await Parallel.ForEachAsync(calls.ToList(), new ParallelOptions { MaxDegreeOfParallelism = 4 }, async (call, _) =>
         {
             var marker = "mk" + Guid.NewGuid().ToString("N");
-            var (what, response) = await call(marker);
+            var (what, response, sent) = await call(marker);
             using (response)
             {
                 lock (_requests)
                 {
-                    _requests.Add(new Request(what, marker, (int)response.StatusCode));
+                    _requests.Add(new Request(what, marker, sent ?? marker, (int)response.StatusCode));
                 }
             }
         });
     }
 
+    /// <summary>A client of the host that does not follow redirects (the click link answers 302 to a shop outside the test).</summary>
     private HttpClient Client(AuthenticationHeaderValue? auth) =>
-        new() { BaseAddress = _nudge!.BaseAddress, Timeout = TimeSpan.FromMinutes(1), DefaultRequestHeaders = { Authorization = auth } };
+        new(new HttpClientHandler { AllowAutoRedirect = false })
+        {
+            BaseAddress = _nudge!.BaseAddress,
+            Timeout = TimeSpan.FromMinutes(1),
+            DefaultRequestHeaders = { Authorization = auth },
+        };
 
-    private static Task<HttpResponseMessage> TwilioAsync(HttpClient c, string pathAndQuery, Dictionary<string, string> form)
+    private static async Task<HttpResponseMessage> TwilioAsync(HttpClient c, string pathAndQuery, Dictionary<string, string> form)
     {
-        var request = new HttpRequestMessage(HttpMethod.Post, pathAndQuery) { Content = new FormUrlEncodedContent(form) };
+        using var request = new HttpRequestMessage(HttpMethod.Post, pathAndQuery) { Content = new FormUrlEncodedContent(form) };
         request.Headers.Add("X-Twilio-Signature", WebhookSigning.Twilio(TwilioPeer.AuthToken, PublicBase + pathAndQuery, form));
-        return c.SendAsync(request);
+        return await c.SendAsync(request);
     }
 
-    private Task<HttpResponseMessage> SendGridAsync(HttpClient c, string body)
+    private async Task<HttpResponseMessage> SendGridAsync(HttpClient c, string body)
     {
-        var request = new HttpRequestMessage(HttpMethod.Post, "/webhooks/sendgrid") { Content = Json(body) };
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/webhooks/sendgrid") { Content = Json(body) };
         request.Headers.Add("X-Twilio-Email-Event-Webhook-Timestamp", SendGridTimestamp);
         request.Headers.Add("X-Twilio-Email-Event-Webhook-Signature", WebhookSigning.SendGrid(_sendGridKey, SendGridTimestamp, Encoding.UTF8.GetBytes(body)));
-        return c.SendAsync(request);
+        return await c.SendAsync(request);
     }
 }
 
