@@ -34,17 +34,24 @@ public sealed partial class NudgeProcess : IAsyncDisposable
     public static Task<NudgeProcess> StartAsync(string dataDir, params string[] extraArgs) =>
         StartAsync(dataDir, extraArgs, TimeSpan.FromSeconds(60));
 
-    public static async Task<NudgeProcess> StartAsync(string dataDir, string[] extraArgs, TimeSpan timeout)
+    public static Task<NudgeProcess> StartAsync(string dataDir, string[] extraArgs, TimeSpan timeout) =>
+        StartAsync(dataDir, extraArgs, timeout, launcher: []);
+
+    /// <summary>
+    /// Starts the host under <paramref name="launcher"/> (a program and its arguments, e.g. strace and its options), which
+    /// runs <c>dotnet Nudge.Host.dll ...</c>; with none, dotnet is the child. <see cref="Pid"/> is then the launcher's.
+    /// </summary>
+    public static async Task<NudgeProcess> StartAsync(string dataDir, string[] extraArgs, TimeSpan timeout, IReadOnlyList<string> launcher)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "Nudge.Host.dll");
-        var psi = new ProcessStartInfo("dotnet")
+        var psi = new ProcessStartInfo(launcher.Count > 0 ? launcher[0] : "dotnet")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
             WorkingDirectory = dataDir,
         };
-        foreach (var a in new[] { dll, "--urls=http://127.0.0.1:0", $"--Nudge:DataDir={dataDir}" }.Concat(extraArgs))
+        foreach (var a in launcher.Skip(1).Concat(launcher.Count > 0 ? ["dotnet"] : []).Concat([dll, "--urls=http://127.0.0.1:0", $"--Nudge:DataDir={dataDir}"]).Concat(extraArgs))
         {
             psi.ArgumentList.Add(a);
         }
@@ -74,6 +81,9 @@ public sealed partial class NudgeProcess : IAsyncDisposable
         _process.Kill(entireProcessTree: true);
         await _process.WaitForExitAsync();
     }
+
+    /// <summary>Waits until the child has exited (e.g. a launcher whose own child was stopped).</summary>
+    public Task WaitForExitAsync(CancellationToken ct = default) => _process.WaitForExitAsync(ct);
 
     public async ValueTask DisposeAsync()
     {
