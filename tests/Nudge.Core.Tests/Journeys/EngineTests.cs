@@ -397,6 +397,33 @@ public class EngineTests
         Assert.Equal("nudge/email/drafted/-", Summary(r));
     }
 
+    [Fact]
+    public void Run_LateWaitForTimer_OutcomeAtTheTimeoutAndNextDelayCountsFromTheRun()
+    {
+        // The wait times out at 13:00 but its timer runs at 13:20: the outcome keeps 13:00 (when it timed out), and the
+        // 30 min delay on the timeout branch is reached at 13:20, so it ends at 13:50.
+        var (j, i, _) = Begin("""
+            id: demo
+            version: 1
+            trigger: { event: add_to_cart }
+            steps:
+              - id: wait
+                wait_for: { event: purchase, match: [cart_id], timeout: 1h }
+              - id: pause
+                delay: 30m
+              - id: nudge
+                send: { channel: email, email: { subject: "Come back", html: "x" } }
+            """, Shopper());
+        var ran = T0.AddMinutes(80);
+
+        var r = Plain().Run(j, i, Ctx(Shopper(), ran, [Phone]), EngineInput.Timer);
+
+        Assert.Empty(r.Messages);
+        Assert.Equal("""{"outcome":"timeout","at":"2026-06-10T13:00:00+00:00"}""", i.StepResults["wait"].ToJsonString());
+        Assert.Equal("pause", i.CurrentStep);
+        Assert.Equal(ran + M30, i.WakeAt);
+    }
+
     // ---- branch and update --------------------------------------------------------------------------------------
 
     private const string BranchJourney = """
