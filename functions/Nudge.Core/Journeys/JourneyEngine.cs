@@ -188,7 +188,10 @@ public sealed partial class JourneyEngine(EngineOptions options, Templates templ
                     break;
                 case var _ when input == EngineInput.Start:
                     Result.Changed = true;
-                    Goto(j.Steps[0].Id, i.StartedAt);
+
+                    // A scheduled start that runs late keeps StartedAt at its due time (exit and goal windows, re-entry
+                    // count from it), but its first step is reached now.
+                    Goto(j.Steps[0].Id);
                     Execute();
                     break;
                 default:
@@ -219,13 +222,14 @@ public sealed partial class JourneyEngine(EngineOptions options, Templates templ
                 if (e.Timestamp > until)
                 {
                     // The wait had already timed out when the event happened; a late timer must not change the outcome.
+                    // The timeout branch is reached only now, though, so its delays count from now.
                     i.StepResults[w.Id] = new JsonObject { ["outcome"] = "timeout", ["at"] = until };
-                    Goto(w.OnTimeout ?? j.NextOf(w), until);
+                    Goto(w.OnTimeout ?? j.NextOf(w));
                 }
                 else
                 {
                     i.StepResults[w.Id] = new JsonObject { ["outcome"] = "event", ["event_id"] = e.EventId, ["at"] = ctx.Now };
-                    Goto(w.OnEvent ?? j.NextOf(w), ctx.Now);
+                    Goto(w.OnEvent ?? j.NextOf(w));
                 }
 
                 Execute();
@@ -290,21 +294,24 @@ public sealed partial class JourneyEngine(EngineOptions options, Templates templ
                 }
             }
 
+            // The next step is reached now, not at the timer's due time: after an outage the delays that follow still
+            // run in full (as a Durable timer created after a late one counts from the orchestration's current time),
+            // so a late push is not followed at once by the SMS meant to come 20 hours after it.
             var step = i.CurrentStep is null ? null : j.Find(i.CurrentStep);
             i.WakeAt = null;
             switch (step)
             {
                 case DelayStep or DelayUntilStep:
-                    Goto(j.NextOf(step), wake);
+                    Goto(j.NextOf(step));
                     break;
                 case WaitForStep w:
                     i.StepResults[w.Id] = new JsonObject { ["outcome"] = "timeout", ["at"] = wake };
-                    Goto(w.OnTimeout ?? j.NextOf(w), wake);
+                    Goto(w.OnTimeout ?? j.NextOf(w));
                     break;
                 case SendStep:
                     // A deferred send runs again now; the steps after it count from when it actually went out,
                     // so a deferred push never lands after the email that was meant to follow it.
-                    i.StepEnteredAt = wake;
+                    i.StepEnteredAt = ctx.Now;
                     break;
                 default:
                     break;
@@ -347,6 +354,7 @@ public sealed partial class JourneyEngine(EngineOptions options, Templates templ
         /// <summary>Executes one step; false when the instance now waits.</summary>
         private bool Step(Step step)
         {
+            // When the person reached this step: this run's now, or an earlier run's now for a step waited on since.
             var at = i.StepEnteredAt;
             switch (step)
             {
@@ -364,7 +372,7 @@ public sealed partial class JourneyEngine(EngineOptions options, Templates templ
                         }
 
                         i.StepResults[w.Id] = new JsonObject { ["outcome"] = "timeout", ["at"] = until };
-                        Goto(w.OnTimeout ?? j.NextOf(w), until);
+                        Goto(w.OnTimeout ?? j.NextOf(w));
                         return true;
                     }
 
@@ -372,13 +380,13 @@ public sealed partial class JourneyEngine(EngineOptions options, Templates templ
                     {
                         var ok = Conditions.All(b.If, Scope());
                         i.StepResults[b.Id] = new JsonObject { ["branch"] = ok ? "then" : "else" };
-                        Goto((ok ? b.Then : b.Else) ?? j.NextOf(b), at);
+                        Goto((ok ? b.Then : b.Else) ?? j.NextOf(b));
                         return true;
                     }
 
                 case UpdateStep u:
                     Update(u);
-                    Goto(j.NextOf(u), at);
+                    Goto(j.NextOf(u));
                     return true;
                 case ExitStep:
                     End(InstanceStatus.Exited, "exit_step");
@@ -390,7 +398,7 @@ public sealed partial class JourneyEngine(EngineOptions options, Templates templ
                         return false;
                     }
 
-                    Goto(j.NextOf(s), at);
+                    Goto(j.NextOf(s));
                     return true;
                 default:
                     throw new InvalidOperationException($"unknown step type {step.GetType().Name}");
@@ -405,7 +413,7 @@ public sealed partial class JourneyEngine(EngineOptions options, Templates templ
                 return false;
             }
 
-            Goto(next, until);
+            Goto(next);
             return true;
         }
 
@@ -635,10 +643,14 @@ public sealed partial class JourneyEngine(EngineOptions options, Templates templ
             };
         }
 
-        private void Goto(string? stepId, DateTimeOffset at)
+        /// <summary>
+        /// Enters a step now: every step an evaluation reaches is reached at its <see cref="EngineContext.Now"/>, so a delay
+        /// counts from the moment the person actually gets to it, however late the timer that brought them there ran.
+        /// </summary>
+        private void Goto(string? stepId)
         {
             i.CurrentStep = stepId is null or JourneyLoader.End ? null : stepId;
-            i.StepEnteredAt = at;
+            i.StepEnteredAt = ctx.Now;
             i.WakeAt = null;
             if (i.CurrentStep is { } s)
             {

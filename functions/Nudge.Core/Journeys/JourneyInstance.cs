@@ -37,7 +37,10 @@ public sealed class JourneyInstance
     /// <summary>The step being executed or waited on; null before the first step and after the last.</summary>
     public string? CurrentStep { get; set; }
 
-    /// <summary>The logical time the current step began (the scheduled time, not when a late timer ran).</summary>
+    /// <summary>
+    /// When the person reached the current step: the time of the run that entered it, which is when a late timer actually
+    /// ran, not when it was due, so the step's delay or wait-for timeout counts in full from there.
+    /// </summary>
     public DateTimeOffset StepEnteredAt { get; set; }
 
     /// <summary>When a timer must advance this instance; indexed by the store for the timer sweep.</summary>

@@ -161,31 +161,89 @@ public class EngineTests
     }
 
     [Fact]
-    public void Run_LateTimer_NextStepEnteredAtScheduledTime()
+    public void Run_TimerTwentyMinutesLate_NextMessageStillWaitsItsFullDelay()
     {
+        // The push is due at 12:30 but its timer runs at 12:50 (an outage). The email must still come an hour after the
+        // push, not at 13:30 (an hour after the push was due) and not at once when the timer runs even later.
         var (j, i, _) = Begin(TwoSends, Shopper());
+        var ran = T0 + M30 + TimeSpan.FromMinutes(20);
 
-        var r = Plain().Run(j, i, Ctx(Shopper(), T0.AddMinutes(45), [Phone]), EngineInput.Timer);
+        var push = Assert.Single(Plain().Run(j, i, Ctx(Shopper(), ran, [Phone]), EngineInput.Timer).Messages);
 
-        Assert.Equal(T0.AddMinutes(45), Assert.Single(r.Messages).CreatedAt);
+        Assert.Equal(ran, push.CreatedAt);
         Assert.Equal("later", i.CurrentStep);
-        Assert.Equal(T0 + M30, i.StepEnteredAt);
-        Assert.Equal(T0 + M30 + TimeSpan.FromHours(1), i.WakeAt);
+        Assert.Equal(ran, i.StepEnteredAt);
+        Assert.Equal(ran + TimeSpan.FromHours(1), i.WakeAt);
+
+        var early = Plain().Run(j, i, Ctx(Shopper(), T0 + M30 + TimeSpan.FromHours(1), [Phone]), EngineInput.Timer);
+        Assert.False(early.Changed);
+        Assert.Empty(early.Messages);
+
+        var email = Assert.Single(Plain().Run(j, i, Ctx(Shopper(), ran + TimeSpan.FromHours(1), [Phone]), EngineInput.Timer).Messages);
+        Assert.Equal("email/email/drafted/-", Summary(email));
+        Assert.Equal(TimeSpan.FromHours(1), email.CreatedAt - push.CreatedAt);
+        Assert.Equal(InstanceStatus.Completed, i.Status);
     }
 
     [Fact]
-    public void Run_VeryLateTimer_RunsEveryDueStepAndCompletes()
+    public void Run_VeryLateTimer_SendsTheDueMessageAndWaitsTheNextDelayInFull()
     {
+        // Three hours late, both delays are long past their due times; only the first one had been reached.
         var (j, i, _) = Begin(TwoSends, Shopper());
 
         var r = Plain().Run(j, i, Ctx(Shopper(), T0.AddHours(3), [Phone]), EngineInput.Timer);
 
-        Assert.Equal("push/push/drafted/- | email/email/drafted/-", Summary(r));
-        Assert.Equal(InstanceStatus.Completed, i.Status);
-        Assert.Equal("completed", i.EndReason);
-        Assert.Equal(T0.AddHours(3), i.EndedAt);
-        Assert.Null(i.CurrentStep);
-        Assert.Null(i.WakeAt);
+        Assert.Equal("push/push/drafted/-", Summary(r));
+        Assert.Equal(InstanceStatus.Active, i.Status);
+        Assert.Equal("later", i.CurrentStep);
+        Assert.Equal(T0.AddHours(4), i.WakeAt);
+    }
+
+    [Fact]
+    public void Run_LateStartOfScheduledInstance_FirstDelayCountsFromTheRun()
+    {
+        // A date or inactivity journey due at 12:00 whose start runs at 12:20: it started at 12:00 (exit and goal
+        // windows, re-entry), but its first wait is reached at 12:20.
+        var j = Journey(TwoSends);
+        var i = JourneyEngine.NewInstance(j, "k1", [], Cart(), T0, InstanceStatus.Pending);
+        i.Status = InstanceStatus.Active;
+        var ran = T0.AddMinutes(20);
+
+        Plain().Run(j, i, Ctx(Shopper(), ran, [Phone]), EngineInput.Start);
+
+        Assert.Equal(T0, i.StartedAt);
+        Assert.Equal(ran, i.StepEnteredAt);
+        Assert.Equal(ran + M30, i.WakeAt);
+    }
+
+    [Fact]
+    public void Run_LateTimerBeforeDelayUntil_StillLandsAtTheLocalTime()
+    {
+        // push, 1 h, then "10:00 New York" (14:00 UTC), then email. The 1 h timer due at 13:00 UTC runs at 13:20:
+        // the email still goes at 14:00 UTC, a local time does not move with lateness.
+        var yaml = """
+            id: demo
+            version: 1
+            trigger: { event: add_to_cart }
+            steps:
+              - id: push
+                send: { channel: push, push: { title: t, body: b } }
+              - id: wait
+                delay: 1h
+              - id: morning
+                delay_until: { time: "10:00" }
+              - id: email
+                send: { channel: email, email: { subject: e, html: h } }
+            """;
+        var engine = Engine(zone: "America/New_York");
+        var (j, i, _) = Begin(yaml, Shopper(), engine: engine);
+        Assert.Equal(T0.AddHours(1), i.WakeAt);
+
+        var r = engine.Run(j, i, Ctx(Shopper(), T0.AddMinutes(80), [Phone]), EngineInput.Timer);
+
+        Assert.Empty(r.Messages);
+        Assert.Equal("morning", i.CurrentStep);
+        Assert.Equal(T0.AddHours(2), i.WakeAt);
     }
 
     [Fact]
@@ -193,8 +251,10 @@ public class EngineTests
     {
         var (j, i, _) = Begin(TwoSends, Shopper());
         Plain().Run(j, i, Ctx(Shopper(), T0.AddHours(3), [Phone]), EngineInput.Timer);
+        Plain().Run(j, i, Ctx(Shopper(), T0.AddHours(4), [Phone]), EngineInput.Timer);
+        Assert.Equal(InstanceStatus.Completed, i.Status);
 
-        var r = Plain().Run(j, i, Ctx(Shopper(), T0.AddHours(4), [Phone]), EngineInput.Timer);
+        var r = Plain().Run(j, i, Ctx(Shopper(), T0.AddHours(5), [Phone]), EngineInput.Timer);
 
         Assert.False(r.Changed);
         Assert.Empty(r.Messages);
@@ -335,6 +395,33 @@ public class EngineTests
 
         Assert.Equal("timeout", (string?)i.StepResults["wait"]["outcome"]);
         Assert.Equal("nudge/email/drafted/-", Summary(r));
+    }
+
+    [Fact]
+    public void Run_LateWaitForTimer_OutcomeAtTheTimeoutAndNextDelayCountsFromTheRun()
+    {
+        // The wait times out at 13:00 but its timer runs at 13:20: the outcome keeps 13:00 (when it timed out), and the
+        // 30 min delay on the timeout branch is reached at 13:20, so it ends at 13:50.
+        var (j, i, _) = Begin("""
+            id: demo
+            version: 1
+            trigger: { event: add_to_cart }
+            steps:
+              - id: wait
+                wait_for: { event: purchase, match: [cart_id], timeout: 1h }
+              - id: pause
+                delay: 30m
+              - id: nudge
+                send: { channel: email, email: { subject: "Come back", html: "x" } }
+            """, Shopper());
+        var ran = T0.AddMinutes(80);
+
+        var r = Plain().Run(j, i, Ctx(Shopper(), ran, [Phone]), EngineInput.Timer);
+
+        Assert.Empty(r.Messages);
+        Assert.Equal("""{"outcome":"timeout","at":"2026-06-10T13:00:00+00:00"}""", i.StepResults["wait"].ToJsonString());
+        Assert.Equal("pause", i.CurrentStep);
+        Assert.Equal(ran + M30, i.WakeAt);
     }
 
     // ---- branch and update --------------------------------------------------------------------------------------
@@ -1129,6 +1216,32 @@ public class EngineTests
         Assert.Equal("push/push/drafted/-", Summary(r));
         Assert.Equal("wait_4h", i.CurrentStep);
         Assert.Equal(NextMorning.AddHours(4), i.WakeAt);
+    }
+
+    [Fact]
+    public void Run_LateTimerOfDeferredSend_DelayAfterItCountsFromWhenItWent()
+    {
+        // The push deferred to 08:00 goes at 08:20 (its timer ran late): the 4 h wait after it ends at 12:20.
+        var yaml = """
+            id: demo
+            version: 1
+            trigger: { event: add_to_cart }
+            steps:
+              - id: push
+                send: { channel: push, push: { title: t, body: b } }
+              - id: wait_4h
+                delay: 4h
+              - id: email
+                send: { channel: email, email: { subject: e, html: h } }
+            """;
+        var engine = Engine(quiet: Night);
+        var (j, i, _) = Begin(yaml, Reachable(), at: Late, engine: engine);
+        var ran = NextMorning.AddMinutes(20);
+
+        var r = engine.Run(j, i, Ctx(Reachable(), ran, [Phone]), EngineInput.Timer);
+
+        Assert.Equal(ran, Assert.Single(r.Messages).CreatedAt);
+        Assert.Equal(ran.AddHours(4), i.WakeAt);
     }
 
     // ---- Frequency caps -----------------------------------------------------------------------------------------
