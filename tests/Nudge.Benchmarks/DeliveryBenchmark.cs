@@ -896,6 +896,8 @@ internal static class DeliveryBenchmark
 
         public Task CommitAsync() => times.Time(_claims ? Phase.ClaimCommit : Phase.ApplyCommit, inner.CommitAsync);
 
+        public Task CommitUnsyncedAsync() => times.Time(Phase.ClaimCommit, inner.CommitUnsyncedAsync);
+
         public async ValueTask DisposeAsync()
         {
             await inner.DisposeAsync();

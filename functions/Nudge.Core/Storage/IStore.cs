@@ -301,6 +301,13 @@ public interface IStoreSession : IAsyncDisposable
     Task<IReadOnlyList<string>> FindProfilesByPhoneAsync(string e164);
 
     Task CommitAsync();
+
+    /// <summary>
+    /// Commits like <see cref="CommitAsync"/>, except that a power loss right after may undo it (SQLite commits without
+    /// its fsync; a later durable commit makes it durable too). Only for writes whose loss costs nothing but a redone
+    /// piece of work, such as claim renewals. Stores without such a mode commit as usual.
+    /// </summary>
+    Task CommitUnsyncedAsync() => CommitAsync();
 }
 
 /// <summary>Thrown when a write loses an optimistic-concurrency race or would give one identifier to two people.</summary>

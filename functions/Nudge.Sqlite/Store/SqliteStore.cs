@@ -59,6 +59,7 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
     private readonly string _cs;
     private readonly SemaphoreSlim _writer = new(1, 1);
     private SqliteConnection? _writeConnection;
+    private bool _durable;
     private int _disposed;
 
     private SqliteStore(string path) => _cs = SqliteDb.ConnectionString(path);
@@ -71,7 +72,7 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
     /// <summary>Opens the store; <paramref name="durable"/> false is only for simulations and benchmarks (commits are not fsynced).</summary>
     public static async Task<SqliteStore> OpenAsync(string path, bool durable, CancellationToken ct = default)
     {
-        var store = new SqliteStore(path);
+        var store = new SqliteStore(path) { _durable = durable };
         store._writeConnection = await SqliteDb.OpenAsync(store._cs, durable, ct);
         await SqliteDb.ExecAsync(store._writeConnection, Schema, ct);
         await AddMessageLogColumnsAsync(store._writeConnection, ct);
@@ -400,6 +401,7 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
     private sealed class Session(SqliteStore store, SqliteConnection c, SqliteTransaction tx) : IStoreSession
     {
         private bool _done;
+        private bool _unsynced;
 
         public async Task<bool> TryMarkProcessedAsync(string key, DateTimeOffset at)
         {
@@ -673,6 +675,18 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
             _done = true;
         }
 
+        public async Task CommitUnsyncedAsync()
+        {
+            // SQLite reads the level when it commits; the connection's own level (FULL in the server) comes back after.
+            await using (var normal = SqliteDb.Command(c, "PRAGMA synchronous=NORMAL", tx))
+            {
+                await normal.ExecuteNonQueryAsync();
+            }
+
+            _unsynced = true;
+            await CommitAsync();
+        }
+
         public async ValueTask DisposeAsync()
         {
             try
@@ -683,6 +697,10 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
                 }
 
                 await tx.DisposeAsync();
+                if (_unsynced)
+                {
+                    await SqliteDb.ExecAsync(c, $"PRAGMA synchronous={(store._durable ? "FULL" : "NORMAL")}");
+                }
             }
             finally
             {
