@@ -41,6 +41,8 @@ internal sealed class CosmosSession(CosmosStore store) : IStoreSession
 
     public Task DeleteProfileAsync(string key) => store.DeleteProfileCoreAsync(key);
 
+    public Task EraseProfileAsync(string key, DateTimeOffset now) => store.EraseProfileCoreAsync(key, now);
+
     public Task AppendEventAsync(StoredEvent e) => store.AppendEventCoreAsync(e);
 
     public Task MoveEventsAsync(string fromKey, string toKey) => store.MoveEventsCoreAsync(fromKey, toKey);

@@ -273,7 +273,7 @@ public sealed partial class EventProcessor(IngestLimits limits, TimeProvider? ti
         {
             if (await FindAsync(op.Target) is { } p)
             {
-                await s.DeleteProfileAsync(p.Key);
+                await s.EraseProfileAsync(p.Key, time.GetUtcNow());
             }
         }
 

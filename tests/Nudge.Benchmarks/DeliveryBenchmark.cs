@@ -814,6 +814,9 @@ internal static class DeliveryBenchmark
         public Task<IReadOnlyList<PersonActivity>> GetActivePeopleAsync(DateTimeOffset since, CancellationToken ct = default) => inner.GetActivePeopleAsync(since, ct);
 
         public Task<Checkpoint?> GetCheckpointAsync(string name, CancellationToken ct = default) => inner.GetCheckpointAsync(name, ct);
+
+        public Task<PurgeCounts> PurgeAsync(DateTimeOffset eventsBefore, DateTimeOffset messagesBefore, int limit, CancellationToken ct = default) =>
+            inner.PurgeAsync(eventsBefore, messagesBefore, limit, ct);
     }
 
     /// <summary>A session is a claim (it claimed messages) or an apply (it recorded outcomes); each is timed from open to close.</summary>
@@ -831,6 +834,8 @@ internal static class DeliveryBenchmark
         public Task PutProfileAsync(Profile profile) => inner.PutProfileAsync(profile);
 
         public Task DeleteProfileAsync(string key) => inner.DeleteProfileAsync(key);
+
+        public Task EraseProfileAsync(string key, DateTimeOffset now) => inner.EraseProfileAsync(key, now);
 
         public Task AppendEventAsync(StoredEvent e) => inner.AppendEventAsync(e);
 

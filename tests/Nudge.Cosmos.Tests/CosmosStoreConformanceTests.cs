@@ -20,4 +20,23 @@ public sealed class CosmosStoreConformanceTests(CosmosEmulator emulator) : Store
     }
 
     protected override Task DeleteStorageAsync() => emulator.DeleteDatabaseAsync(_options.Database);
+
+    protected override async Task<string> RawContentsAsync()
+    {
+        // Every document of every container the deployment defines, as the emulator returns it.
+        var text = new System.Text.StringBuilder();
+        foreach (var container in CosmosContainerSet.Load().Containers)
+        {
+            using var it = emulator.Admin.GetContainer(_options.Database, container.Name).GetItemQueryStreamIterator("SELECT * FROM c");
+            while (it.HasMoreResults)
+            {
+                using var r = await it.ReadNextAsync();
+                r.EnsureSuccessStatusCode();
+                using var reader = new StreamReader(r.Content);
+                text.Append(await reader.ReadToEndAsync()).Append('\n');
+            }
+        }
+
+        return text.ToString();
+    }
 }

@@ -75,6 +75,9 @@ public sealed class FaultyStore(IStore inner) : IStore
         return await inner.GetCheckpointAsync(name, ct);
     }
 
+    public Task<PurgeCounts> PurgeAsync(DateTimeOffset eventsBefore, DateTimeOffset messagesBefore, int limit, CancellationToken ct = default) =>
+        inner.PurgeAsync(eventsBefore, messagesBefore, limit, ct);
+
     private sealed class Session(FaultyStore store, IStoreSession s) : IStoreSession
     {
         public Task<bool> TryMarkProcessedAsync(string key, DateTimeOffset at) => s.TryMarkProcessedAsync(key, at);
@@ -90,6 +93,8 @@ public sealed class FaultyStore(IStore inner) : IStore
         }
 
         public Task DeleteProfileAsync(string key) => s.DeleteProfileAsync(key);
+
+        public Task EraseProfileAsync(string key, DateTimeOffset now) => s.EraseProfileAsync(key, now);
 
         public Task AppendEventAsync(StoredEvent e) => s.AppendEventAsync(e);
 

@@ -145,6 +145,21 @@ public sealed class HttpFunctionTests(FunctionsHostFixture f) : IClassFixture<Fu
     }
 
     [Fact]
+    public async Task Admin_DeleteProfile_Answers202AndEmitsTheEraseOnEvents_OnlyWithTheAdminKey()
+    {
+        var auth = new Dictionary<string, string> { ["Authorization"] = "Bearer " + FunctionsHostFixture.AdminKey };
+
+        var r = await f.InvokeAsync("admin", HostPayloads.Http("admin", "DELETE", "/nudge-admin/v1/profiles/Erase.Me%40example.com", headers: auth));
+        var noKey = await f.InvokeAsync("admin", HostPayloads.Http("admin", "DELETE", "/nudge-admin/v1/profiles/erase.me%40example.com"));
+
+        Assert.Equal(202, r.Res!["statusCode"]!.GetValue<int>());
+        var op = IngestOpJson.Deserialize(Assert.Single(r.Messages("events")).ToJsonString());
+        Assert.Equal((OpKind.DeleteProfile, "erase.me@example.com", "admin"), (op.Kind, op.Target!.Value, op.Source));
+        Assert.Equal(401, noKey.Res!["statusCode"]!.GetValue<int>());
+        Assert.Empty(noKey.Messages("events"));
+    }
+
+    [Fact]
     public async Task Admin_PublicNudgeAdminPath_IsServedByTheAdminEndpoints()
     {
         var auth = new Dictionary<string, string> { ["Authorization"] = "Bearer " + FunctionsHostFixture.AdminKey };

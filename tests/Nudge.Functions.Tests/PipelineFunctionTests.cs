@@ -74,6 +74,43 @@ public abstract class PipelineFunctions(FunctionsHostFixture f)
     }
 
     [Fact]
+    public async Task Reporting_TimerInvocation_PurgesWhatIsPastRetention()
+    {
+        // Another invocation of this fixture may have taken this hour's turn: the next is due an hour on.
+        if (await f.Store.GetCheckpointAsync(Nudge.Host.Workers.RetentionPurger.CheckpointName) is not null)
+        {
+            f.Clock.Advance(Nudge.Host.Workers.RetentionPurger.Interval);
+        }
+
+        var now = f.Clock.GetUtcNow();
+        var (old, recent) = (Sent("retention-old", now.AddDays(-366)), Sent("retention-recent", now.AddDays(-364)));
+        await using (var s = await f.Store.OpenSessionAsync())
+        {
+            await s.TryAddMessageAsync(old);
+            await s.TryAddMessageAsync(recent);
+            await s.CommitAsync();
+        }
+
+        var r = await f.InvokeAsync("reporting", HostPayloads.Timer(pastDue: false));
+
+        Assert.Equal(200, r.Status);
+        Assert.Null(await f.Store.GetMessageAsync(old.Id));
+        Assert.NotNull(await f.Store.GetMessageAsync(recent.Id));
+    }
+
+    private static Message Sent(string id, DateTimeOffset created) => new()
+    {
+        Id = id,
+        ProfileKey = "retention-k",
+        InstanceId = "retention-i",
+        JourneyId = "j",
+        StepId = "s",
+        Channel = Channel.Email,
+        Status = MessageStatus.Sent,
+        CreatedAt = created,
+    };
+
+    [Fact]
     public async Task JourneyTimers_DueInstance_EmitsAStepThatRunStepTurnsIntoASend()
     {
         await f.IngestAndProcessAsync("PUT", "/api/v1/customers/cleo", """{"email":"cleo@example.com"}""");

@@ -58,7 +58,7 @@ public sealed class PublishTests(PublishFixture f) : IClassFixture<PublishFixtur
     {
         { "ingest", "httpTrigger", "{api:regex(^(api|v1)$)}/{*path}", "http:res serviceBus:events" },
         { "webhooks", "httpTrigger", "{hook:regex(^(u|e|webhooks)$)}/{*path}", "http:res serviceBus:events" },
-        { "admin", "httpTrigger", "{area:regex(^(nudge-admin|health|dashboard)$)}/{*path}", "http:res" },
+        { "admin", "httpTrigger", "{area:regex(^(nudge-admin|health|dashboard)$)}/{*path}", "http:res serviceBus:events" },
         { "process-event", "serviceBusTrigger", "events", "serviceBus:sends" },
         { "run-step", "serviceBusTrigger", "steps", "serviceBus:sends" },
         { "send", "serviceBusTrigger", "sends", "" },

@@ -32,6 +32,40 @@ public sealed class SqliteStoreConformanceTests : StoreConformance
         return Task.CompletedTask;
     }
 
+    protected override async Task<string> RawContentsAsync()
+    {
+        // Every column of every table the file has (found in sqlite_master, not listed here), blobs read as UTF-8.
+        var text = new System.Text.StringBuilder();
+        await using var c = new SqliteConnection(SqliteDb.ConnectionString(DbPath));
+        await c.OpenAsync();
+        var tables = new List<string>();
+        await using (var cmd = SqliteDb.Command(c, "SELECT name FROM sqlite_master WHERE type = 'table'", null))
+        await using (var r = await cmd.ExecuteReaderAsync())
+        {
+            while (await r.ReadAsync())
+            {
+                tables.Add(r.GetString(0));
+            }
+        }
+
+        Assert.Contains("delivery_events", tables);
+        foreach (var table in tables)
+        {
+            await using var cmd = SqliteDb.Command(c, $"SELECT * FROM \"{table}\"", null);
+            await using var r = await cmd.ExecuteReaderAsync();
+            while (await r.ReadAsync())
+            {
+                for (var i = 0; i < r.FieldCount; i++)
+                {
+                    text.Append(r.IsDBNull(i) ? "" : r.GetValue(i) is byte[] b ? System.Text.Encoding.UTF8.GetString(b) : Convert.ToString(r.GetValue(i), System.Globalization.CultureInfo.InvariantCulture)).Append('\u001f');
+                }
+            }
+        }
+
+        SqliteConnection.ClearPool(c);
+        return text.ToString();
+    }
+
     [Fact]
     public async Task Open_CreatesTheFileAndReportsItsPath()
     {

@@ -68,6 +68,12 @@ public sealed record DeliveryReport(
 {
     /// <summary>Per UTC day, channel and platform, by event time; only when the builder was asked for days.</summary>
     public IReadOnlyList<DayFigures>? Days { get; init; }
+
+    /// <summary>False when the range starts before <see cref="PurgedBefore"/>: retention deleted part of what it covers.</summary>
+    public bool Complete { get; init; } = true;
+
+    /// <summary>Retention's horizon, when the range reaches before it: delivery events before this time are gone.</summary>
+    public DateTimeOffset? PurgedBefore { get; init; }
 }
 
 /// <summary>

@@ -27,7 +27,7 @@ public static class ReportingWebhook
         var data = new JsonObject
         {
             ["customer_id"] = person?.Id,
-            ["identifiers"] = new JsonObject { ["id"] = person?.Id, ["email"] = person?.Email, ["cio_id"] = Identifier.CioPrefix + e.ProfileKey },
+            ["identifiers"] = new JsonObject { ["id"] = person?.Id, ["email"] = person?.Email, ["cio_id"] = e.ProfileKey == Storage.Erasure.ErasedKey ? null : Identifier.CioPrefix + e.ProfileKey },
             ["delivery_id"] = e.MessageId,
             ["journey_id"] = e.JourneyId,
             ["action_id"] = e.StepId,

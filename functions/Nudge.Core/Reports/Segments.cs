@@ -80,7 +80,8 @@ public static class Segments
         var meant = new HashSet<string>(StringComparer.Ordinal);
         foreach (var e in events)
         {
-            if (channel is not null && e.Channel != channel)
+            // An erased person's kept events count in reports but name nobody, so they are in no segment.
+            if ((channel is not null && e.Channel != channel) || e.ProfileKey == Storage.Erasure.ErasedKey)
             {
                 continue;
             }

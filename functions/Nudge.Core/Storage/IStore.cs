@@ -83,6 +83,21 @@ public interface IStore
 
     /// <summary>A named checkpoint (reporting-webhook cursor, alert state), or null when none was written.</summary>
     Task<Checkpoint?> GetCheckpointAsync(string name, CancellationToken ct = default);
+
+    /// <summary>
+    /// Retention: deletes up to <paramref name="limit"/> events whose timestamp is before <paramref name="eventsBefore"/>,
+    /// and up to <paramref name="limit"/> each of messages created, sandbox outbox entries recorded and delivery events
+    /// that happened before <paramref name="messagesBefore"/>, oldest first. Returns how many of each went; a caller
+    /// repeats until a call deletes fewer than the limit of each. Journey instances, profiles and devices stay.
+    /// </summary>
+    Task<PurgeCounts> PurgeAsync(DateTimeOffset eventsBefore, DateTimeOffset messagesBefore, int limit, CancellationToken ct = default);
+}
+
+/// <summary>What one <see cref="IStore.PurgeAsync"/> call deleted.</summary>
+public sealed record PurgeCounts(long Events, long Messages, long Outbox, long DeliveryEvents)
+{
+    /// <summary>True when some kind reached <paramref name="limit"/>: more may be left to purge.</summary>
+    public bool More(int limit) => Events >= limit || Messages >= limit || Outbox >= limit || DeliveryEvents >= limit;
 }
 
 /// <summary>
@@ -200,8 +215,18 @@ public interface IStoreSession : IAsyncDisposable
     /// <exception cref="ConcurrencyException">The stored version differs, or an identifier belongs to another profile.</exception>
     Task PutProfileAsync(Profile profile);
 
-    /// <summary>Deletes a profile with its identifiers, devices and events.</summary>
+    /// <summary>Deletes a profile with its identifiers, devices and events (an identity merge's secondary).</summary>
     Task DeleteProfileAsync(string key);
+
+    /// <summary>
+    /// Erases a person (Track API and admin delete): everything stored about the profile of <paramref name="key"/> and
+    /// of every profile merged into it goes — profile, identifiers, devices and their token records (bounces too),
+    /// events, messages, outbox entries, timers and look-ups — except what reports count, which is kept as
+    /// <see cref="Erasure"/> describes (delivery events and journey instance outcomes, with nothing that identifies
+    /// the person). Open journey instances end at <paramref name="now"/>. Idempotent: erasing again, or a key nobody
+    /// has, changes nothing.
+    /// </summary>
+    Task EraseProfileAsync(string key, DateTimeOffset now);
 
     Task AppendEventAsync(StoredEvent e);
 

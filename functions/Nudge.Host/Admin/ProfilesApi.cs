@@ -1,13 +1,15 @@
+using Nudge.Core.Ingest;
 using Nudge.Core.Profiles;
 using Nudge.Core.Queues;
 using Nudge.Core.Storage;
 using Nudge.Host.Auth;
 using Nudge.Host.Hosting;
+using Nudge.Host.Ingest;
 using Nudge.Pipeline;
 
 namespace Nudge.Host.Admin;
 
-/// <summary>Admin read API at /admin/v1 (Bearer admin key): people with attributes, consent, devices and recent events.</summary>
+/// <summary>Admin API at /admin/v1 (Bearer admin key): people with attributes, consent, devices and recent events; erasing a person.</summary>
 public static class ProfilesApi
 {
     /// <summary>Most recent events returned with a profile unless ?events= asks for another number: 50 (max 500).</summary>
@@ -18,6 +20,7 @@ public static class ProfilesApi
         var g = app.MapAdminGroup();
 
         g.MapGet("/profiles/{identifier}", GetProfile);
+        g.MapDelete("/profiles/{identifier}", EraseProfile);
         g.MapGet("/profiles", (IStore store, string? anonymous_id, string? email, string? id, int? events, CancellationToken ct) =>
         {
             Identifier? ident = anonymous_id is not null ? new Identifier(IdentifierKind.AnonymousId, anonymous_id)
@@ -47,6 +50,27 @@ public static class ProfilesApi
     public static RouteGroupBuilder MapAdminGroup(this IEndpointRouteBuilder app) =>
         app.MapGroup("/admin/v1").RequireCredential(ApiFamily.Admin, ApiAuth.IsAdmin,
             _ => Results.Json(new { error = "Unauthorized: send Authorization: Bearer <admin key>" }, statusCode: 401));
+
+    /// <summary>
+    /// Erases a person, as the Track API's DELETE /customers/{identifier} does (Segment has no delete): the erase is
+    /// queued on the same durable path and answered 202 once queued. Like Customer.io's delete it is accepted whether
+    /// or not the person exists, and repeating it is harmless; GET /profiles/{identifier} answers 404 once it is done.
+    /// </summary>
+    private static async Task<IResult> EraseProfile(HttpContext c, TrackApiParser parser, TimeProvider time, IngestWriter writer, string identifier)
+    {
+        IngestOp op;
+        try
+        {
+            op = parser.Delete(RouteValues.Decode(identifier), time.GetUtcNow()) with { Source = "admin" };
+        }
+        catch (ValidationException e)
+        {
+            return Results.Json(new { error = string.Join("; ", e.Errors.Select(x => x.ToString())) }, statusCode: 400);
+        }
+
+        await writer.WriteAsync([op], c.RequestAborted);
+        return Results.Json(new { status = "accepted" }, statusCode: StatusCodes.Status202Accepted);
+    }
 
     private static Task<IResult> GetProfile(IStore store, string identifier, int? events, CancellationToken ct) =>
         Find(store, Identifier.FromPath(RouteValues.Decode(identifier)), events, ct);

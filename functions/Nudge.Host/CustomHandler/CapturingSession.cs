@@ -43,6 +43,8 @@ public sealed class CapturingSession(IStoreSession inner) : IStoreSession
 
     public Task DeleteProfileAsync(string key) => inner.DeleteProfileAsync(key);
 
+    public Task EraseProfileAsync(string key, DateTimeOffset now) => inner.EraseProfileAsync(key, now);
+
     public Task AppendEventAsync(StoredEvent e) => inner.AppendEventAsync(e);
 
     public Task MoveEventsAsync(string fromKey, string toKey) => inner.MoveEventsAsync(fromKey, toKey);

@@ -24,7 +24,7 @@ public sealed class HttpDispatch(IServiceScopeFactory scopes, ILogger<HttpDispat
     {
         [FunctionsHost.Ingest] = [QueueNames.Events],
         [FunctionsHost.Webhooks] = [QueueNames.Events],
-        [FunctionsHost.Admin] = [],
+        [FunctionsHost.Admin] = [QueueNames.Events], // DELETE /profiles/{id} queues the erase
     };
 
     /// <summary>The app's pipeline after the point where it was captured (routing and endpoints); set once at start-up.</summary>

@@ -49,6 +49,9 @@ public sealed class NudgeOptions
     public SmsOptions Sms { get; set; } = new();
 
     public TelemetryOptions Telemetry { get; set; } = new();
+
+    /// <summary>How long events and messages are kept (Nudge:Retention).</summary>
+    public RetentionOptions Retention { get; set; } = new();
 }
 
 /// <summary>Settings under "Nudge:Telemetry": OpenTelemetry export (see the README's Observability section).</summary>

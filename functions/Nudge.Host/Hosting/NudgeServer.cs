@@ -78,6 +78,11 @@ public static class NudgeServer
             throw new InvalidOperationException("Reporting settings are invalid:" + string.Concat(reportingProblems.Select(p => Environment.NewLine + "  - " + p)));
         }
 
+        if (options.Retention.Validate() is { Count: > 0 } retentionProblems)
+        {
+            throw new InvalidOperationException("Retention settings are invalid:" + string.Concat(retentionProblems.Select(p => Environment.NewLine + "  - " + p)));
+        }
+
         if (options.RateLimits.Validate() is { Count: > 0 } limitProblems)
         {
             throw new InvalidOperationException("Rate limit settings are invalid:" + string.Concat(limitProblems.Select(p => Environment.NewLine + "  - " + p)));
@@ -159,6 +164,7 @@ public static class NudgeServer
         builder.Services.AddSingleton(new DeliveryReports(store, options.Reports.Rule()));
         builder.Services.AddSingleton<ReportingWebhookSender>();
         builder.Services.AddSingleton<DeliveryAlerter>();
+        builder.Services.AddSingleton<RetentionPurger>();
         if (!functions)
         {
             builder.Services.AddSingleton<WorkSignal>();
@@ -167,6 +173,7 @@ public static class NudgeServer
             builder.Services.AddSingleton<ReportingWorker>();
             if (options.Workers.Enabled)
             {
+                builder.Services.AddHostedService<RetentionWorker>();
                 builder.Services.AddHostedService<EventWorker>();
                 builder.Services.AddHostedService(sp => sp.GetRequiredService<TimerWorker>());
                 builder.Services.AddHostedService(sp => sp.GetRequiredService<SendWorker>());

@@ -7,6 +7,7 @@ using Nudge.Core.Reports;
 using Nudge.Core.Storage;
 using Nudge.Host.Admin;
 using Nudge.Host.Hosting;
+using Nudge.Host.Workers;
 using Nudge.Pipeline;
 
 namespace Nudge.Host.Reports;
@@ -27,16 +28,22 @@ public static class ReportsApi
     {
         var g = app.MapAdminGroup();
 
-        g.MapGet("/reports/delivery", async (DeliveryReports reports, TimeProvider time, string? from, string? to, string? by, CancellationToken ct) =>
+        g.MapGet("/reports/delivery", async (DeliveryReports reports, RetentionPurger retention, TimeProvider time, string? from, string? to, string? by,
+            CancellationToken ct) =>
         {
             if (by is not (null or "day"))
             {
                 return Bad("by: must be day (figures per UTC day, channel and platform) or absent");
             }
 
-            return Range(time, from, to) is ({ } f, { } t, null)
-                ? Results.Json(await reports.BuildAsync(f, t, byDay: by == "day", ct), Json)
-                : Bad(Range(time, from, to).Error!);
+            if (Range(time, from, to) is not ({ } f, { } t, null))
+            {
+                return Bad(Range(time, from, to).Error!);
+            }
+
+            var report = await reports.BuildAsync(f, t, byDay: by == "day", ct);
+            var horizon = retention.MessagesHorizon();
+            return Results.Json(f < horizon ? report with { Complete = false, PurgedBefore = horizon } : report, Json);
         });
 
         g.MapGet("/reports/token-coverage", async (DeliveryReports reports, TimeProvider time, IOptions<NudgeOptions> o, int? days, CancellationToken ct) =>
@@ -108,7 +115,7 @@ public static class ReportsApi
     /// a page costs at most one pass over the range (a few dozen reads for 100,000 messages) and usually far less.
     /// <c>next</c> is an opaque cursor for <c>?after=</c>: the time and id of the last event returned.
     /// </summary>
-    private static async Task<IResult> MessageLogAsync(IStore store, TimeProvider time, string? from, string? to, string? journey, string? step,
+    private static async Task<IResult> MessageLogAsync(IStore store, RetentionPurger retention, TimeProvider time, string? from, string? to, string? journey, string? step,
         string? channel, string? platform, string? status, string? reason, int? limit, string? after, CancellationToken ct)
     {
         if (limit is < 1 or > 500)
@@ -151,15 +158,18 @@ public static class ReportsApi
 
         // The cursor is the last event returned, not the last one read: the next page re-reads what this one skipped.
         var next = rows.Count == size ? Cursor(new DeliveryEventCursor(rows[^1].At, rows[^1].Id)) : null;
+        var horizon = retention.MessagesHorizon();
         return Results.Json(new
         {
             from = f,
             to = t,
+            complete = f >= horizon,
+            purged_before = f < horizon ? horizon : (DateTimeOffset?)null,
             events = rows.Select(e => new
             {
                 id = e.Id,
                 message_id = e.MessageId,
-                cio_id = Identifier.CioPrefix + e.ProfileKey,
+                cio_id = e.ProfileKey == Erasure.ErasedKey ? null : Identifier.CioPrefix + e.ProfileKey,
                 status = e.Metric,
                 at = e.At,
                 channel = e.Channel,

@@ -13,7 +13,7 @@ namespace Nudge.Sqlite.Store;
 /// The embedded profile store: one SQLite file. Sessions are serialised (one writer at a time) and atomic;
 /// reads use pooled connections and never block the writer (WAL).
 /// </summary>
-public sealed class SqliteStore : IStore, IAsyncDisposable
+public sealed partial class SqliteStore : IStore, IAsyncDisposable
 {
     private const string Schema = """
         CREATE TABLE IF NOT EXISTS profiles(
@@ -29,6 +29,7 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
           seq INTEGER PRIMARY KEY AUTOINCREMENT, profile_key TEXT, event_id TEXT NOT NULL, name TEXT NOT NULL,
           type TEXT NOT NULL, ts INTEGER NOT NULL, received_at INTEGER NOT NULL, source TEXT NOT NULL, data TEXT NOT NULL);
         CREATE INDEX IF NOT EXISTS events_profile_ts ON events(profile_key, ts);
+        CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
         CREATE TABLE IF NOT EXISTS processed(key TEXT PRIMARY KEY, at INTEGER NOT NULL) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS instances(
           id TEXT PRIMARY KEY, profile_key TEXT NOT NULL, journey_id TEXT NOT NULL, status TEXT NOT NULL,
@@ -398,7 +399,7 @@ public sealed class SqliteStore : IStore, IAsyncDisposable
         return await read(c);
     }
 
-    private sealed class Session(SqliteStore store, SqliteConnection c, SqliteTransaction tx) : IStoreSession
+    private sealed partial class Session(SqliteStore store, SqliteConnection c, SqliteTransaction tx) : IStoreSession
     {
         private bool _done;
         private bool _unsynced;
