@@ -172,7 +172,9 @@ internal sealed class SendClaims : IAsyncDisposable
             {
                 try
                 {
-                    await using var s = await _store.OpenSessionAsync();
+                    // A renewal lost to a power cut leaves the claim this run had before, which only lets a call that
+                    // was in flight be made again: no fsync needed.
+                    await using var s = await _store.OpenUnsyncedSessionAsync();
                     foreach (var h in renew)
                     {
                         // A claim never moves back: one taken (or renewed) at a later clock reading keeps its value.
@@ -184,9 +186,7 @@ internal sealed class SendClaims : IAsyncDisposable
                         }
                     }
 
-                    // A renewal lost to a power cut leaves the claim this run had before, which only lets a call that
-                    // was in flight be made again: no fsync needed.
-                    await s.CommitUnsyncedAsync();
+                    await s.CommitAsync();
                 }
                 catch (Exception)
                 {

@@ -763,6 +763,14 @@ internal static class DeliveryBenchmark
             return new TimedSession(s, times);
         }
 
+        public async Task<IStoreSession> OpenUnsyncedSessionAsync(CancellationToken ct = default)
+        {
+            var start = Stopwatch.GetTimestamp();
+            var s = await inner.OpenUnsyncedSessionAsync(ct);
+            times.Add(Phase.SessionWait, start);
+            return new TimedSession(s, times);
+        }
+
         public Task<string?> ResolveAsync(Identifier identifier, CancellationToken ct = default) => inner.ResolveAsync(identifier, ct);
 
         public Task<Profile?> GetProfileAsync(string key, CancellationToken ct = default) => inner.GetProfileAsync(key, ct);
@@ -900,8 +908,6 @@ internal static class DeliveryBenchmark
         public Task<IReadOnlyList<string>> FindProfilesByPhoneAsync(string e164) => inner.FindProfilesByPhoneAsync(e164);
 
         public Task CommitAsync() => times.Time(_claims ? Phase.ClaimCommit : Phase.ApplyCommit, inner.CommitAsync);
-
-        public Task CommitUnsyncedAsync() => times.Time(Phase.ClaimCommit, inner.CommitUnsyncedAsync);
 
         public async ValueTask DisposeAsync()
         {

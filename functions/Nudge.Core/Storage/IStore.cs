@@ -13,6 +13,13 @@ public interface IStore
 {
     Task<IStoreSession> OpenSessionAsync(CancellationToken ct = default);
 
+    /// <summary>
+    /// Opens a session like <see cref="OpenSessionAsync"/> whose commit a power loss right after may undo (SQLite commits
+    /// it without fsync; the next durable commit makes it durable too). Only for writes whose loss costs nothing but a
+    /// redone piece of work, such as claim renewals. Stores without such a mode open a session as usual.
+    /// </summary>
+    Task<IStoreSession> OpenUnsyncedSessionAsync(CancellationToken ct = default) => OpenSessionAsync(ct);
+
     Task<string?> ResolveAsync(Identifier identifier, CancellationToken ct = default);
 
     Task<Profile?> GetProfileAsync(string key, CancellationToken ct = default);
@@ -326,13 +333,6 @@ public interface IStoreSession : IAsyncDisposable
     Task<IReadOnlyList<string>> FindProfilesByPhoneAsync(string e164);
 
     Task CommitAsync();
-
-    /// <summary>
-    /// Commits like <see cref="CommitAsync"/>, except that a power loss right after may undo it (SQLite commits without
-    /// its fsync; a later durable commit makes it durable too). Only for writes whose loss costs nothing but a redone
-    /// piece of work, such as claim renewals. Stores without such a mode commit as usual.
-    /// </summary>
-    Task CommitUnsyncedAsync() => CommitAsync();
 }
 
 /// <summary>Thrown when a write loses an optimistic-concurrency race or would give one identifier to two people.</summary>

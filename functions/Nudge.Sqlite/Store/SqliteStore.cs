@@ -125,16 +125,31 @@ public sealed partial class SqliteStore : IStore, IAsyncDisposable
     /// </summary>
     private const string PlatformSeparator = ",";
 
-    public async Task<IStoreSession> OpenSessionAsync(CancellationToken ct = default)
+    public Task<IStoreSession> OpenSessionAsync(CancellationToken ct = default) => OpenSessionAsync(unsynced: false, ct);
+
+    public Task<IStoreSession> OpenUnsyncedSessionAsync(CancellationToken ct = default) => OpenSessionAsync(unsynced: true, ct);
+
+    private async Task<IStoreSession> OpenSessionAsync(bool unsynced, CancellationToken ct)
     {
         await _writer.WaitAsync(ct);
         try
         {
+            // SQLite refuses a level change inside a transaction: set before it, and put back when the session ends.
+            if (unsynced && _durable)
+            {
+                await SqliteDb.ExecAsync(_writeConnection!, "PRAGMA synchronous=NORMAL", ct);
+            }
+
             var tx = (SqliteTransaction)await _writeConnection!.BeginTransactionAsync(ct);
-            return new Session(this, _writeConnection, tx);
+            return new Session(this, _writeConnection, tx) { Unsynced = unsynced && _durable };
         }
         catch
         {
+            if (unsynced && _durable)
+            {
+                await SqliteDb.ExecAsync(_writeConnection!, "PRAGMA synchronous=FULL", CancellationToken.None);
+            }
+
             _writer.Release();
             throw;
         }
@@ -402,7 +417,9 @@ public sealed partial class SqliteStore : IStore, IAsyncDisposable
     private sealed partial class Session(SqliteStore store, SqliteConnection c, SqliteTransaction tx) : IStoreSession
     {
         private bool _done;
-        private bool _unsynced;
+
+        /// <summary>Opened at synchronous=NORMAL (<see cref="OpenUnsyncedSessionAsync"/>): FULL again when it ends.</summary>
+        public bool Unsynced { get; init; }
 
         public async Task<bool> TryMarkProcessedAsync(string key, DateTimeOffset at)
         {
@@ -676,17 +693,6 @@ public sealed partial class SqliteStore : IStore, IAsyncDisposable
             _done = true;
         }
 
-        public async Task CommitUnsyncedAsync()
-        {
-            // SQLite reads the level when it commits; the connection's own level (FULL in the server) comes back after.
-            await using (var normal = SqliteDb.Command(c, "PRAGMA synchronous=NORMAL", tx))
-            {
-                await normal.ExecuteNonQueryAsync();
-            }
-
-            _unsynced = true;
-            await CommitAsync();
-        }
 
         public async ValueTask DisposeAsync()
         {
@@ -698,9 +704,9 @@ public sealed partial class SqliteStore : IStore, IAsyncDisposable
                 }
 
                 await tx.DisposeAsync();
-                if (_unsynced)
+                if (Unsynced)
                 {
-                    await SqliteDb.ExecAsync(c, $"PRAGMA synchronous={(store._durable ? "FULL" : "NORMAL")}");
+                    await SqliteDb.ExecAsync(c, "PRAGMA synchronous=FULL");
                 }
             }
             finally
