@@ -577,7 +577,9 @@ internal sealed class BadInputGenerator(ECDsa sendGridKey, string publicBase)
         return rng.Next(5) switch
         {
             0 => new(i, ep.Name, "auth", HttpMethod.Get, path, null, null, BadAuth(Family.Admin, rng), Expect.Reject, null),
-            1 => new(i, ep.Name, "method", rng.Next(2) == 0 ? HttpMethod.Post : HttpMethod.Delete, path, "{}"u8.ToArray(), "application/json", Auth(Family.Admin), Expect.Reject, null),
+            // DELETE is the erase on a profile by id, so that path gets PUT as its wrong method.
+            1 => new(i, ep.Name, "method", rng.Next(2) == 0 ? HttpMethod.Post : ep.Name == "GET /admin/v1/profiles/{id}" ? HttpMethod.Put : HttpMethod.Delete,
+                path, "{}"u8.ToArray(), "application/json", Auth(Family.Admin), Expect.Reject, null),
             _ => new(i, ep.Name, "hostile-read", HttpMethod.Get, path, null, null, Auth(Family.Admin), Expect.NoChange, null),
         };
     }
