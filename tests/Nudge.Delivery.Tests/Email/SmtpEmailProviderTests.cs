@@ -238,6 +238,30 @@ public class SmtpEmailProviderTests
     }
 
     [Fact]
+    public async Task A_burst_larger_than_the_server_sends_within_the_budget_is_sent_in_full()
+    {
+        // The server takes 1 s (of the provider's clock) per message, so 30 messages on one session take 30 s: three
+        // times the 10 s budget. A fixed wait would give the last 20 or so smtp_busy from a server that never stalled.
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var server = new LoopbackSmtpServer
+        {
+            HoldDataEnd = () =>
+            {
+                clock.Advance(TimeSpan.FromSeconds(1));
+                return Task.CompletedTask;
+            },
+        };
+        await using var smtp = new SmtpEmailProvider(Options(server.Port, timeoutSeconds: 10), clock);
+
+        var outcomes = await Task.WhenAll(Enumerable.Range(0, 30).Select(i => smtp.SendAsync(Request(id: $"b{i:D2}"), CancellationToken.None)))
+            .WaitAsync(TimeSpan.FromMinutes(2));
+
+        Assert.All(outcomes, o => Assert.Equal(OutcomeKind.Sent, o.Kind));
+        Assert.Equal(30, server.Messages.Count);
+        Assert.Equal(1, server.Connections);
+    }
+
+    [Fact]
     public async Task Waiting_while_no_session_comes_back_is_rate_limited_not_a_failure()
     {
         using var release = new SemaphoreSlim(0);
