@@ -14,9 +14,13 @@ dotnet build Serverless.sln -warnaserror -nologo -v quiet
 dotnet format Serverless.sln --verify-no-changes --no-restore
 
 log=$(mktemp)
+# Every child process a test starts is recorded here (Nudge.TestSupport's ChildProcesses); checked after the run.
+rm -rf artifacts/test-children
 set +e
 dotnet test Serverless.sln --no-build -nologo 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+# No test may leave a process behind: names and kills any recorded child still running, and fails the run.
+tests/check-children.sh artifacts/test-children || status=1
 set -e
 # One closing line for the whole run, summed over the test assemblies.
 awk '/(Passed|Failed)!/ { for (i = 1; i <= NF; i++) { if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1); if ($i == "Skipped:") s += $(i+1) } }

@@ -71,7 +71,7 @@ public sealed class CosmosEmulator : IAsyncLifetime
 
         try
         {
-            _process = Process.Start(start) ?? throw new InvalidOperationException("could not start node");
+            _process = ChildProcesses.Start(start);
         }
         catch (Win32Exception e)
         {
@@ -85,11 +85,15 @@ public sealed class CosmosEmulator : IAsyncLifetime
 
         // ~0.3 s on a quiet machine; the machine is shared with builds, so allow far more.
         var exited = _process.WaitForExitAsync();
-        if (await Task.WhenAny(_ready.Task, exited, Task.Delay(TimeSpan.FromSeconds(60))) != _ready.Task)
+        if (await Task.WhenAny(_ready.Task, exited, Task.Delay(TimeSpan.FromMinutes(2))) != _ready.Task)
         {
-            throw new InvalidOperationException(_process.HasExited
+            var message = _process.HasExited
                 ? $"the Cosmos DB emulator exited with code {_process.ExitCode}: {Output()}"
-                : $"the Cosmos DB emulator was not ready within 60 s: {Output()}");
+                : $"the Cosmos DB emulator was not ready within 2 minutes: {Output()}";
+
+            // Stopped here rather than left to DisposeAsync: a fixture that failed to start is not always disposed.
+            await ChildProcesses.StopAsync(_process);
+            throw new InvalidOperationException(message);
         }
 
         Endpoint = $"https://127.0.0.1:{port}/";
@@ -143,20 +147,8 @@ public sealed class CosmosEmulator : IAsyncLifetime
         Admin?.Dispose();
         if (_process is not null)
         {
-            try
-            {
-                if (!_process.HasExited)
-                {
-                    // The handle is bound to the PID we started: this stops that node process (and its children) only.
-                    _process.Kill(entireProcessTree: true);
-                    await _process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
-                }
-            }
-            catch (Exception e) when (e is InvalidOperationException or Win32Exception or TimeoutException)
-            {
-                // Already gone.
-            }
-
+            // The handle is bound to the PID we started: this stops that node process (and its children) only.
+            await ChildProcesses.StopAsync(_process);
             _process.Dispose();
         }
 

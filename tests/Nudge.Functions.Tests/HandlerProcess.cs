@@ -72,31 +72,22 @@ public sealed class HandlerProcess : IAsyncDisposable
             psi.Environment[k] = v;
         }
 
-        var p = new HandlerProcess(Process.Start(psi)!, port);
-        p._process.OutputDataReceived += (_, e) => p.Append(e.Data);
-        p._process.ErrorDataReceived += (_, e) => p.Append(e.Data);
-        p._process.BeginOutputReadLine();
-        p._process.BeginErrorReadLine();
-
-        // As the host does: GET / every few milliseconds until any HTTP answer, within the initialization timeout.
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-        var deadline = DateTime.UtcNow.AddSeconds(60);
-        while (DateTime.UtcNow < deadline && !p._process.HasExited)
+        var p = new HandlerProcess(ChildProcesses.Start(psi), port);
+        try
         {
-            try
-            {
-                using var r = await http.GetAsync(p.BaseAddress);
-                return p;
-            }
-            catch (HttpRequestException)
-            {
-                await Task.Delay(50);
-            }
+            p._process.OutputDataReceived += (_, e) => p.Append(e.Data);
+            p._process.ErrorDataReceived += (_, e) => p.Append(e.Data);
+            p._process.BeginOutputReadLine();
+            p._process.BeginErrorReadLine();
+            await p.WaitUntilReadyAsync();
+            return p;
         }
-
-        var output = p.Output;
-        await p.DisposeAsync();
-        throw new TimeoutException("the handler did not answer the readiness probe: " + output);
+        catch
+        {
+            // Whatever ended the wait (a probe timing out included), the child must not outlive it.
+            await p.DisposeAsync();
+            throw;
+        }
     }
 
     /// <summary>Runs it to completion (for start-up failures) and returns the exit code with everything it printed.</summary>
@@ -120,32 +111,66 @@ public sealed class HandlerProcess : IAsyncDisposable
             psi.Environment[k] = v;
         }
 
-        using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        using var process = ChildProcesses.Start(psi);
         try
         {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException("the handler did not exit");
-        }
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            var stderr = process.StandardError.ReadToEndAsync();
+            using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+            try
+            {
+                await process.WaitForExitAsync(cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                throw new TimeoutException("the handler did not exit within 2 minutes");
+            }
 
-        return (process.ExitCode, await stdout + await stderr);
+            return (process.ExitCode, await stdout + await stderr);
+        }
+        finally
+        {
+            await ChildProcesses.StopAsync(process);
+        }
     }
 
+    /// <summary>Stops it by its PID (SIGKILL) if it still runs.</summary>
     public async ValueTask DisposeAsync()
     {
-        if (!_process.HasExited)
+        await ChildProcesses.StopAsync(_process);
+        _process.Dispose();
+    }
+
+    /// <summary>
+    /// As the Functions host does: GET / until any HTTP answer. Each probe may take long on a loaded machine and is then
+    /// simply repeated; only the child exiting, or two minutes without an answer, ends the wait.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The child exited first.</exception>
+    /// <exception cref="TimeoutException">No answer within two minutes.</exception>
+    private async Task WaitUntilReadyAsync()
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        var waited = Stopwatch.StartNew();
+        while (waited.Elapsed < TimeSpan.FromMinutes(2))
         {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync();
+            if (_process.HasExited)
+            {
+                await _process.WaitForExitAsync();
+                throw new InvalidOperationException($"the handler exited with code {_process.ExitCode} before answering the readiness probe: {Output}");
+            }
+
+            try
+            {
+                using var r = await http.GetAsync(BaseAddress);
+                return;
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+            {
+                await Task.Delay(50);
+            }
         }
 
-        _process.Dispose();
+        throw new TimeoutException("the handler did not answer the readiness probe within 2 minutes: " + Output);
     }
 
     private void Append(string? line)

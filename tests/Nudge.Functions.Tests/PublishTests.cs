@@ -26,21 +26,28 @@ public sealed class PublishFixture : IAsyncLifetime
             UseShellExecute = false,
             WorkingDirectory = RepoRoot,
         };
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(8));
+        using var p = ChildProcesses.Start(psi);
         try
         {
-            await p.WaitForExitAsync(cts.Token);
+            var stdout = p.StandardOutput.ReadToEndAsync();
+            var stderr = p.StandardError.ReadToEndAsync();
+            using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(8));
+            try
+            {
+                await p.WaitForExitAsync(cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                throw new TimeoutException("publish.sh did not finish in 8 minutes");
+            }
+
+            Log = await stdout + await stderr;
         }
-        catch (OperationCanceledException)
+        finally
         {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException("publish.sh did not finish in 8 minutes");
+            await ChildProcesses.StopAsync(p);
         }
 
-        Log = await stdout + await stderr;
         if (p.ExitCode != 0)
         {
             throw new InvalidOperationException($"publish.sh failed ({p.ExitCode}): {Log}");

@@ -69,11 +69,19 @@ public sealed class ClientCompatibilityTests(NudgeServerFixture server) : IClass
             psi.Environment[k] = v;
         }
 
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
-        await p.WaitForExitAsync(timeout.Token);
-        return (p.ExitCode, await stdout + await stderr);
+        using var p = ChildProcesses.Start(psi);
+        try
+        {
+            var stdout = p.StandardOutput.ReadToEndAsync();
+            var stderr = p.StandardError.ReadToEndAsync();
+            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+            await p.WaitForExitAsync(timeout.Token);
+            return (p.ExitCode, await stdout + await stderr);
+        }
+        finally
+        {
+            // A timed-out client run (or a failed read) must not outlive the test.
+            await ChildProcesses.StopAsync(p);
+        }
     }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using System.Text.RegularExpressions;
+using Nudge.TestSupport;
 
 namespace Nudge.Host.Tests;
 
@@ -31,9 +32,13 @@ public sealed partial class NudgeProcess : IAsyncDisposable
     /// <summary>The child's process id (its CPU time is in /proc/{pid}/stat).</summary>
     public int Pid => _process.Id;
 
+    /// <summary>Starts it and waits until it listens: up to two minutes, as a shared 2-core machine may need.</summary>
+    /// <exception cref="InvalidOperationException">It exited before listening (its output is in the message).</exception>
+    /// <exception cref="TimeoutException">It did not listen within the time; it was stopped.</exception>
     public static Task<NudgeProcess> StartAsync(string dataDir, params string[] extraArgs) =>
-        StartAsync(dataDir, extraArgs, TimeSpan.FromSeconds(60));
+        StartAsync(dataDir, extraArgs, TimeSpan.FromMinutes(2));
 
+    /// <inheritdoc cref="StartAsync(string, string[])"/>
     public static Task<NudgeProcess> StartAsync(string dataDir, string[] extraArgs, TimeSpan timeout) =>
         StartAsync(dataDir, extraArgs, timeout, launcher: []);
 
@@ -57,42 +62,46 @@ public sealed partial class NudgeProcess : IAsyncDisposable
         }
 
         psi.Environment["DOTNET_NOLOGO"] = "1";
-        var p = new NudgeProcess(Process.Start(psi)!);
-        p._process.OutputDataReceived += (_, e) => p.OnLine(e.Data);
-        p._process.ErrorDataReceived += (_, e) => p.OnLine(e.Data);
-        p._process.BeginOutputReadLine();
-        p._process.BeginErrorReadLine();
-        var exited = p._process.WaitForExitAsync();
-        var ready = await Task.WhenAny(p._listening.Task, exited, Task.Delay(timeout));
-        if (ready != p._listening.Task)
+        var p = new NudgeProcess(ChildProcesses.Start(psi));
+        try
+        {
+            p._process.OutputDataReceived += (_, e) => p.OnLine(e.Data);
+            p._process.ErrorDataReceived += (_, e) => p.OnLine(e.Data);
+            p._process.BeginOutputReadLine();
+            p._process.BeginErrorReadLine();
+            var exited = p._process.WaitForExitAsync();
+            var ready = await Task.WhenAny(p._listening.Task, exited, Task.Delay(timeout));
+            if (ready == exited)
+            {
+                // WaitForExitAsync returns once the output is read to its end, so the message holds all of it.
+                throw new InvalidOperationException($"Nudge.Host exited with code {p._process.ExitCode} before listening: {p.Output}");
+            }
+
+            if (ready != p._listening.Task)
+            {
+                throw new TimeoutException($"Nudge.Host did not listen within {timeout.TotalSeconds:0} s: {p.Output}");
+            }
+
+            p.BaseAddress = await p._listening.Task;
+            return p;
+        }
+        catch
         {
             await p.DisposeAsync();
-            await exited.WaitAsync(TimeSpan.FromSeconds(5)).ContinueWith(_ => { }, TaskScheduler.Default);
-            throw new TimeoutException("Nudge.Host did not start: " + p.Output);
+            throw;
         }
-
-        p.BaseAddress = await p._listening.Task;
-        return p;
     }
 
     /// <summary>SIGKILL: no shutdown hooks, no flushing; only what was durable survives.</summary>
-    public async Task KillHardAsync()
-    {
-        _process.Kill(entireProcessTree: true);
-        await _process.WaitForExitAsync();
-    }
+    public Task KillHardAsync() => ChildProcesses.StopAsync(_process);
 
     /// <summary>Waits until the child has exited (e.g. a launcher whose own child was stopped).</summary>
     public Task WaitForExitAsync(CancellationToken ct = default) => _process.WaitForExitAsync(ct);
 
+    /// <summary>Stops it by its PID (SIGKILL) if it still runs.</summary>
     public async ValueTask DisposeAsync()
     {
-        if (!_process.HasExited)
-        {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync();
-        }
-
+        await ChildProcesses.StopAsync(_process);
         _process.Dispose();
     }
 

@@ -64,7 +64,7 @@ public sealed class NudgeServerFixture : IAsyncLifetime
     /// <summary>Waits until the events queue is empty, i.e. every accepted op has been applied.</summary>
     public Task DrainAsync() => Drain(Admin);
 
-    public static async Task Drain(HttpClient admin, int timeoutSeconds = 30)
+    public static async Task Drain(HttpClient admin, int timeoutSeconds = 120)
     {
         var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
         while (true)

@@ -159,7 +159,9 @@ public sealed class ProcessTests : IDisposable
     public async Task SecondProcessOnTheSameDataFolder_RefusesToStart()
     {
         await using var first = await NudgeProcess.StartAsync(_dataDir, Keys);
-        var error = await Assert.ThrowsAsync<TimeoutException>(() => NudgeProcess.StartAsync(_dataDir, [.. Keys], TimeSpan.FromSeconds(20)));
+
+        // It exits on its own, however long the machine takes to get it there.
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => NudgeProcess.StartAsync(_dataDir, Keys));
         Assert.Contains("Another Nudge process is using the data folder", error.Message, StringComparison.Ordinal);
     }
 
@@ -171,7 +173,9 @@ public sealed class ProcessTests : IDisposable
 
     private static async Task WaitFor(Func<bool> condition)
     {
-        for (var i = 0; i < 500 && !condition(); i++)
+        // Output lines arrive on the reader thread; allow a loaded machine plenty of time for them.
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (!condition() && waited.Elapsed < TimeSpan.FromMinutes(1))
         {
             await Task.Delay(20);
         }

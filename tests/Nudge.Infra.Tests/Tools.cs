@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Reflection;
 using System.Text;
 using System.Text.RegularExpressions;
+using Nudge.TestSupport;
 
 namespace Nudge.Infra.Tests;
 
@@ -99,28 +100,33 @@ internal static class Proc
         }
 
         var output = new StringBuilder();
-        using var p = new Process { StartInfo = psi };
-        p.OutputDataReceived += (_, e) => Append(output, e.Data);
-        p.ErrorDataReceived += (_, e) => Append(output, e.Data);
-        p.Start();
-        p.StandardInput.Close();
-        p.BeginOutputReadLine();
-        p.BeginErrorReadLine();
-        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromMinutes(3));
+        using var p = ChildProcesses.Start(psi);
         try
         {
-            await p.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{file} {string.Join(' ', args)} did not finish in time:{Environment.NewLine}{output}");
-        }
+            p.OutputDataReceived += (_, e) => Append(output, e.Data);
+            p.ErrorDataReceived += (_, e) => Append(output, e.Data);
+            p.StandardInput.Close();
+            p.BeginOutputReadLine();
+            p.BeginErrorReadLine();
+            using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromMinutes(3));
+            try
+            {
+                await p.WaitForExitAsync(cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                throw new TimeoutException($"{file} {string.Join(' ', args)} did not finish in time:{Environment.NewLine}{output}");
+            }
 
-        p.WaitForExit(); // flush the asynchronous readers
-        lock (output)
+            p.WaitForExit(); // flush the asynchronous readers
+            lock (output)
+            {
+                return new ProcessResult(p.ExitCode, output.ToString());
+            }
+        }
+        finally
         {
-            return new ProcessResult(p.ExitCode, output.ToString());
+            await ChildProcesses.StopAsync(p);
         }
     }
 

@@ -27,7 +27,10 @@ public sealed class EmailOptions : IProviderOptions
 
     public SendGridEmailOptions SendGrid { get; set; } = new();
 
-    /// <summary>Budget for one send, connecting and queueing for the connection included: 15 s (1 to 300).</summary>
+    /// <summary>
+    /// Budget for one send, connecting included; also how long a send queued for an SMTP session waits without any
+    /// session finishing a send before it gives up (smtp_busy): 15 s (1 to 300).
+    /// </summary>
     public int RequestTimeoutSeconds { get; set; } = 15;
 
     /// <summary>Every problem with these settings, each naming its setting; empty when they are usable.</summary>

@@ -11,7 +11,8 @@ namespace Nudge.Delivery.Email;
 /// <summary>
 /// Sends email through an SMTP server with MailKit. Sessions are opened and authenticated on first use and kept
 /// between sends, at most <see cref="SmtpEmailOptions.MaxConnections"/> of them (one by default), each used by one send
-/// at a time; a session the server dropped, or one idle too long, is replaced. Every failure becomes a
+/// at a time; a session the server dropped, or one idle too long, is replaced. Sends beyond the sessions queue for one
+/// as long as the sessions keep finishing sends. Every failure becomes a
 /// <see cref="SendOutcome"/>: only the caller's cancellation token may end a send with <see cref="OperationCanceledException"/>.
 /// </summary>
 public sealed partial class SmtpEmailProvider : IEmailProvider, IAsyncDisposable, IDisposable
@@ -29,6 +30,9 @@ public sealed partial class SmtpEmailProvider : IEmailProvider, IAsyncDisposable
     private readonly SemaphoreSlim _slots;
     private readonly ConcurrentStack<Session> _idle = new();
     private int _connectionsOpened;
+
+    // When a session last came back usable (UTC ticks on _time): the queue is moving while this keeps advancing.
+    private long _lastProgressTicks;
     private volatile bool _disposed;
 
     /// <summary>
@@ -59,8 +63,9 @@ public sealed partial class SmtpEmailProvider : IEmailProvider, IAsyncDisposable
 
     /// <summary>
     /// Sends one message. Sent carries the Message-ID (without angle brackets), which is stable per
-    /// <see cref="EmailRequest.MessageId"/>. When every session stays busy for RequestTimeoutSeconds the outcome is
-    /// RateLimited ("smtp_busy"): nothing was sent and the provider is not failing, only saturated.
+    /// <see cref="EmailRequest.MessageId"/>. A send waits for a session for as long as sessions keep coming back from
+    /// their sends, so a burst on a healthy server is sent in full whatever its size; when no session has come back for
+    /// RequestTimeoutSeconds (the server hangs or drops them) the outcome is RateLimited ("smtp_busy"): nothing was sent.
     /// Throws <see cref="OperationCanceledException"/> only when <paramref name="ct"/> is cancelled,
     /// <see cref="ArgumentException"/> when the request has no MessageId, and <see cref="ObjectDisposedException"/>
     /// after disposal.
@@ -78,17 +83,9 @@ public sealed partial class SmtpEmailProvider : IEmailProvider, IAsyncDisposable
 
         // Waiting for a session has its own budget, so a backlog does not eat into the send's and does not look like a
         // slow server (which a circuit breaker would count against the provider).
-        using (var waitBudget = new CancellationTokenSource(_options.RequestTimeout, _time))
-        using (var wait = CancellationTokenSource.CreateLinkedTokenSource(ct, waitBudget.Token))
+        if (!await WaitForSessionAsync(ct))
         {
-            try
-            {
-                await _slots.WaitAsync(wait.Token);
-            }
-            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-            {
-                return SendOutcome.RateLimited(null, "smtp_busy");
-            }
+            return SendOutcome.RateLimited(null, "smtp_busy");
         }
 
         try
@@ -151,6 +148,42 @@ public sealed partial class SmtpEmailProvider : IEmailProvider, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Takes a session slot; false when none came free and no session came back from a send for RequestTimeout. A fixed
+    /// wait would fail the tail of any burst larger than what the server sends in RequestTimeout (50 messages at 300 ms
+    /// each already), though every session is working.
+    /// </summary>
+    private async Task<bool> WaitForSessionAsync(CancellationToken ct)
+    {
+        var queued = _time.GetUtcNow();
+        using var giveUp = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var slot = _slots.WaitAsync(giveUp.Token);
+        while (!slot.IsCompleted)
+        {
+            var progress = new DateTimeOffset(Interlocked.Read(ref _lastProgressTicks), TimeSpan.Zero);
+            var left = (progress > queued ? progress : queued) + _options.RequestTimeout - _time.GetUtcNow();
+            if (left <= TimeSpan.Zero)
+            {
+                giveUp.Cancel();
+                break;
+            }
+
+            using var tick = new CancellationTokenSource();
+            await Task.WhenAny(slot, Task.Delay(left, _time, tick.Token));
+            await tick.CancelAsync();
+        }
+
+        try
+        {
+            await slot;
+            return true;
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
     /// <summary>A kept session still worth using, or null; stale ones are closed on the way.</summary>
     private Session? TakeIdle()
     {
@@ -170,6 +203,7 @@ public sealed partial class SmtpEmailProvider : IEmailProvider, IAsyncDisposable
     private void Return(Session session)
     {
         session.LastUsed = _time.GetUtcNow();
+        Interlocked.Exchange(ref _lastProgressTicks, session.LastUsed.UtcTicks);
         _idle.Push(session);
 
         // Disposal may have drained the stack between the check and the push: drain again rather than leak.

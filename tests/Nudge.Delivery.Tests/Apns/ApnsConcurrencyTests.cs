@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using Nudge.Delivery.Apns;
 
 namespace Nudge.Delivery.Tests.Apns;
@@ -90,12 +91,83 @@ public sealed class ApnsConcurrencyTests(ApnsPeerFixture peers) : IClassFixture<
         var time = peers.Fresh();
         narrow.Clock = time;
         var options = peers.Options(o => o.ProductionUrl = narrow.Url);
-        using var provider = new ApnsProvider(options, time, ApnsPeerFixture.DefaultHandlerTrustingTestCertificate(options));
+        var handler = ApnsPeerFixture.DefaultHandlerTrustingTestCertificate(options);
+        var gauge = new ConnectionGauge(handler);
+        using var provider = new ApnsProvider(options, time, handler);
 
         var outcomes = await Task.WhenAll(Enumerable.Range(0, 50).Select(i => provider.SendAsync(Push(i), CancellationToken.None))).WaitAsync(Patience);
 
-        Assert.True(outcomes.All(o => o.Kind == OutcomeKind.Sent), $"conns {narrow.ConnectionIds.Count} failed {outcomes.Count(o => o.Kind != OutcomeKind.Sent)}");
-        Assert.InRange(narrow.ConnectionIds.Count, 1, options.MaxConnectionsPerHost);
+        // The cap is on connections open at once: a loaded machine may see one dropped and replaced (the peer counts
+        // every connection that ever served), which the cap allows.
+        Assert.True(outcomes.All(o => o.Kind == OutcomeKind.Sent), $"{gauge} failed {outcomes.Count(o => o.Kind != OutcomeKind.Sent)}");
+        Assert.InRange(gauge.MaxOpen, 1, options.MaxConnectionsPerHost);
+    }
+
+    /// <summary>The TCP connections a handler holds open at the same time, at most, seen through its ConnectCallback.</summary>
+    private sealed class ConnectionGauge
+    {
+        private int _open;
+        private int _maxOpen;
+        private int _opened;
+
+        public ConnectionGauge(SocketsHttpHandler handler) => handler.ConnectCallback = async (context, ct) =>
+        {
+            var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                await socket.ConnectAsync(context.DnsEndPoint, ct);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+
+            return new GaugedStream(socket, this);
+        };
+
+        public int MaxOpen => Volatile.Read(ref _maxOpen);
+
+        public override string ToString() => $"{Volatile.Read(ref _opened)} connections opened, at most {MaxOpen} at once;";
+
+        private void Opened()
+        {
+            Interlocked.Increment(ref _opened);
+            var open = Interlocked.Increment(ref _open);
+            for (var max = Volatile.Read(ref _maxOpen); open > max; max = Volatile.Read(ref _maxOpen))
+            {
+                if (Interlocked.CompareExchange(ref _maxOpen, open, max) == max)
+                {
+                    break;
+                }
+            }
+        }
+
+        private void Closed() => Interlocked.Decrement(ref _open);
+
+        /// <summary>The connection's stream: the handler disposes it when it drops the connection.</summary>
+        private sealed class GaugedStream : NetworkStream
+        {
+            private readonly ConnectionGauge _gauge;
+            private int _closed;
+
+            public GaugedStream(Socket socket, ConnectionGauge gauge)
+                : base(socket, ownsSocket: true)
+            {
+                _gauge = gauge;
+                gauge.Opened();
+            }
+
+            protected override void Dispose(bool disposing)
+            {
+                if (Interlocked.Exchange(ref _closed, 1) == 0)
+                {
+                    _gauge.Closed();
+                }
+
+                base.Dispose(disposing);
+            }
+        }
     }
 
     [Fact]

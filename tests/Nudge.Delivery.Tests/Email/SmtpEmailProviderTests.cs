@@ -206,33 +206,89 @@ public class SmtpEmailProviderTests
     }
 
     [Fact]
-    public async Task Waiting_too_long_for_a_busy_session_is_rate_limited_not_a_failure()
+    public async Task Queued_sends_wait_past_the_budget_while_the_session_keeps_finishing_sends()
     {
         using var release = new SemaphoreSlim(0);
         await using var server = new LoopbackSmtpServer { HoldDataEnd = () => release.WaitAsync() };
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var smtp = new SmtpEmailProvider(Options(server.Port, timeoutSeconds: 10), clock);
 
-        // m1 holds the only session; m2 and m3 queue for it with 10 s to wait.
+        // m1 holds the only session; m2 and m3 queue for it.
         var first = smtp.SendAsync(Request(id: "m1"), CancellationToken.None);
         await WaitUntil(() => server.Commands.Count(c => c == "DATA") == 1);
         var queued = new[] { smtp.SendAsync(Request(id: "m2"), CancellationToken.None), smtp.SendAsync(Request(id: "m3"), CancellationToken.None) };
 
-        // 8 s later m1 completes and one of the queued sends takes the session (with a fresh 10 s budget to send).
+        // 8 s later m1 completes and m2 takes the session.
         clock.Advance(TimeSpan.FromSeconds(8));
         release.Release();
-        Assert.Equal(OutcomeKind.Sent, (await first.WaitAsync(TimeSpan.FromSeconds(30))).Kind);
+        Assert.Equal(OutcomeKind.Sent, (await first.WaitAsync(TimeSpan.FromSeconds(60))).Kind);
         await WaitUntil(() => server.Commands.Count(c => c == "DATA") == 2);
 
-        // 3 s more: the other has waited 11 s for a session.
+        // m3 has now waited 17 s, longer than the 10 s budget, but the session came back 9 s ago: it keeps waiting.
         clock.Advance(TimeSpan.FromSeconds(3));
-        var gaveUp = await (await Task.WhenAny(queued).WaitAsync(TimeSpan.FromSeconds(30)));
+        clock.Advance(TimeSpan.FromSeconds(6));
         release.Release();
-        var outcomes = await Task.WhenAll(queued).WaitAsync(TimeSpan.FromSeconds(30));
+        await WaitUntil(() => server.Commands.Count(c => c == "DATA") == 3);
+        release.Release();
+        var outcomes = await Task.WhenAll(queued).WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.All(outcomes, o => Assert.Equal(OutcomeKind.Sent, o.Kind));
+        Assert.Equal(3, server.Messages.Count);
+        Assert.Equal(1, server.Connections);
+    }
+
+    [Fact]
+    public async Task A_burst_larger_than_the_server_sends_within_the_budget_is_sent_in_full()
+    {
+        // The server takes 1 s (of the provider's clock) per message, so 30 messages on one session take 30 s: three
+        // times the 10 s budget. A fixed wait would give the last 20 or so smtp_busy from a server that never stalled.
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var server = new LoopbackSmtpServer
+        {
+            HoldDataEnd = () =>
+            {
+                clock.Advance(TimeSpan.FromSeconds(1));
+                return Task.CompletedTask;
+            },
+        };
+        await using var smtp = new SmtpEmailProvider(Options(server.Port, timeoutSeconds: 10), clock);
+
+        var outcomes = await Task.WhenAll(Enumerable.Range(0, 30).Select(i => smtp.SendAsync(Request(id: $"b{i:D2}"), CancellationToken.None)))
+            .WaitAsync(TimeSpan.FromMinutes(2));
+
+        Assert.All(outcomes, o => Assert.Equal(OutcomeKind.Sent, o.Kind));
+        Assert.Equal(30, server.Messages.Count);
+        Assert.Equal(1, server.Connections);
+    }
+
+    [Fact]
+    public async Task Waiting_while_no_session_comes_back_is_rate_limited_not_a_failure()
+    {
+        using var release = new SemaphoreSlim(0);
+        await using var server = new LoopbackSmtpServer { HoldDataEnd = () => release.WaitAsync() };
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var smtp = new SmtpEmailProvider(Options(server.Port, timeoutSeconds: 10), clock);
+
+        // m1 holds the only session from 0 s; m2 and m3 queue for it at 2 s.
+        var first = smtp.SendAsync(Request(id: "m1"), CancellationToken.None);
+        await WaitUntil(() => server.Commands.Count(c => c == "DATA") == 1);
+        clock.Advance(TimeSpan.FromSeconds(2));
+        var second = smtp.SendAsync(Request(id: "m2"), CancellationToken.None);
+        var third = smtp.SendAsync(Request(id: "m3"), CancellationToken.None);
+
+        // At 10 s m1 runs out of time without an answer; m2 gets the slot and opens a new session, which hangs too.
+        clock.Advance(TimeSpan.FromSeconds(8));
+        Assert.Equal(SendOutcome.Transient(DeliveryReason.Timeout, "timeout"), await first.WaitAsync(TimeSpan.FromSeconds(60)));
+        await WaitUntil(() => server.Commands.Count(c => c == "DATA") == 2);
+
+        // At 12 s m3 has waited its 10 s and no session came back in that time: the server is saturated.
+        clock.Advance(TimeSpan.FromSeconds(2));
+        var gaveUp = await third.WaitAsync(TimeSpan.FromSeconds(60));
+        release.Release(2);
 
         Assert.Equal(SendOutcome.RateLimited(null, "smtp_busy"), gaveUp);
-        Assert.Single(outcomes, o => o.Kind == OutcomeKind.Sent);
-        Assert.Equal(1, server.Connections);
+        Assert.Equal(OutcomeKind.Sent, (await second.WaitAsync(TimeSpan.FromSeconds(60))).Kind);
+        Assert.Equal(2, server.Commands.Count(c => c == "DATA"));
     }
 
     [Fact]
@@ -326,7 +382,8 @@ public class SmtpEmailProviderTests
 
     private static async Task WaitUntil(Func<bool> condition)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
+        // Real time, for the loopback server to see a command: generous, as the machine may be loaded.
+        var deadline = DateTime.UtcNow.AddSeconds(60);
         while (!condition())
         {
             Assert.True(DateTime.UtcNow < deadline, "timed out waiting");

@@ -522,10 +522,11 @@ public sealed class FcmProviderTests(ServiceAccountKey key) : IClassFixture<Serv
 
     private static async Task WaitFor(Func<bool> condition)
     {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
+        // A bound for a loaded machine, not an expectation of speed.
+        var deadline = DateTime.UtcNow.AddMinutes(1);
         while (!condition())
         {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met within 10 s");
+            Assert.True(DateTime.UtcNow < deadline, "condition not met within a minute");
             await Task.Delay(20);
         }
     }
