@@ -239,7 +239,8 @@ if (which.Contains("all") || which.Contains("growth"))
 {
     var max = ArgValue("--max", 1_000_000);
     var rows = new List<(int People, IngestBenchmark.Result Ingest, JourneyBenchmark.Result Journeys)>();
-    for (var n = ArgValue("--min", 10_000); n <= max; n *= 10)
+    var min = ArgValue("--min", 10_000);
+    for (var n = min; n <= max; n *= 10)
     {
         Console.WriteLine($"growth: {n:N0} people");
         var dir = Directory.CreateTempSubdirectory("nudge-bench-").FullName;
@@ -260,7 +261,7 @@ if (which.Contains("all") || which.Contains("growth"))
 
     var text = new StringBuilder()
         .AppendLine(CultureInfo.InvariantCulture, $"Measured {DateTime.UtcNow:yyyy-MM-dd} on {Machine.Describe()}.")
-        .AppendLine(CultureInfo.InvariantCulture, $"Command: `dotnet run -c Release --project tests/Nudge.Benchmarks -- growth --max {max}`")
+        .AppendLine(CultureInfo.InvariantCulture, $"Command: `dotnet run -c Release --project tests/Nudge.Benchmarks -- growth{(min != 10_000 ? $" --min {min}" : "")} --max {max}`")
         .AppendLine()
         .AppendLine("The ingest benchmark (15 s, 64 connections, no ceiling pass: the ingest section has the bare Kestrel ceiling) against a store")
         .AppendLine("seeded with N people, each with a device, events spread over all of them at random; then, in the same process, the journeys")
@@ -268,7 +269,7 @@ if (which.Contains("all") || which.Contains("growth"))
         .AppendLine(CultureInfo.InvariantCulture, $"of {batch}, durable store; lateness is due to fired by Nudge.Host's timer worker). The journey engine's memory is in its own section:")
         .AppendLine("here it would run in a process that already seeded N people.")
         .AppendLine()
-        .AppendLine("| people | store file | events/s answered | events/s processed | Nudge.Host CPU per event | p99 ingest latency | Nudge.Host peak RSS | run-steps/s (timed of N) | timer lateness p99 |")
+        .AppendLine("| people | store file | events/s answered | events/s processed | Nudge.Host CPU per event | p99 ingest latency | Nudge.Host peak RSS | run-steps/s (steps timed) | timer lateness p99 |")
         .AppendLine("|---|---|---|---|---|---|---|---|---|");
     foreach (var (n, i, j) in rows)
     {
