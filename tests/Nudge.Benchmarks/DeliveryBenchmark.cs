@@ -60,7 +60,9 @@ internal static class DeliveryBenchmark
     public sealed record Settings(int Messages, int Concurrency, int Batch, bool ChildPeers, IReadOnlyList<(int Concurrency, int Batch)> Sweep);
 
     /// <summary>One timed pass over every message.</summary>
-    public sealed record Pass(string Name, int Concurrency, int Batch, int Pushes, double Seconds, double ClientCpuMs, double? PeerCpuMs, double AllocatedMiB, int Gen2)
+    /// <param name="Peers">What the loopback peers themselves counted over the pass (null when none were called).</param>
+    public sealed record Pass(string Name, int Concurrency, int Batch, int Pushes, double Seconds, double ClientCpuMs, double? PeerCpuMs, double AllocatedMiB, int Gen2,
+        PeerCounts? Peers = null)
     {
         public double PerSecond => Pushes / Seconds;
 
@@ -250,17 +252,18 @@ internal static class DeliveryBenchmark
         }
 
         SqliteConnection.ClearAllPools();
+        PeerCounts? counted = null;
         if (stopAfter is null)
         {
             await CheckStoreAsync(db, targets.Count);
             if (peers is not null)
             {
-                Check(name, before!, await peers.CountsAsync(), targets);
+                counted = Check(name, before!, await peers.CountsAsync(), targets);
             }
         }
 
         File.Delete(db);
-        return meter.Pass(name, concurrency, batch, done);
+        return meter.Pass(name, concurrency, batch, done) with { Peers = counted };
     }
 
     /// <summary>Every message ended sent and none is left for the send stage.</summary>
@@ -285,8 +288,8 @@ internal static class DeliveryBenchmark
         }
     }
 
-    /// <summary>The peers accepted exactly one push per target on its platform's peer, and refused nothing.</summary>
-    private static void Check(string name, PeerCounts before, PeerCounts after, List<Target> targets)
+    /// <summary>The peers accepted exactly one push per target on its platform's peer, and refused nothing; returns what they counted.</summary>
+    private static PeerCounts Check(string name, PeerCounts before, PeerCounts after, List<Target> targets)
     {
         var ios = targets.Count(t => t.Platform == Platforms.Ios);
         var d = after.Minus(before);
@@ -294,6 +297,8 @@ internal static class DeliveryBenchmark
         {
             throw new InvalidOperationException($"{name}: expected APNs {ios} and FCM {targets.Count - ios} accepted, none refused; peers counted {d}");
         }
+
+        return d;
     }
 
     /// <summary>The ceiling: the same pushes with a bare HttpClient per peer, same connection settings, no store.</summary>
@@ -310,12 +315,8 @@ internal static class DeliveryBenchmark
             }
         });
         meter.Stop();
-        if (check)
-        {
-            Check("ceiling", before, await peers.CountsAsync(), targets);
-        }
-
-        return failed == 0 ? meter.Pass("bare HttpClient (ceiling)", concurrency, 0, targets.Count)
+        var counted = check ? Check("ceiling", before, await peers.CountsAsync(), targets) : null;
+        return failed == 0 ? meter.Pass("bare HttpClient (ceiling)", concurrency, 0, targets.Count) with { Peers = counted }
             : throw new InvalidOperationException($"ceiling: {failed} pushes not accepted");
     }
 
@@ -335,12 +336,8 @@ internal static class DeliveryBenchmark
             }
         });
         meter.Stop();
-        if (check)
-        {
-            Check("providers", before, await peers.CountsAsync(), targets);
-        }
-
-        return failed == 0 ? meter.Pass("providers alone (no store)", concurrency, 0, targets.Count)
+        var counted = check ? Check("providers", before, await peers.CountsAsync(), targets) : null;
+        return failed == 0 ? meter.Pass("providers alone (no store)", concurrency, 0, targets.Count) with { Peers = counted }
             : throw new InvalidOperationException($"providers: {failed} pushes not sent");
     }
 

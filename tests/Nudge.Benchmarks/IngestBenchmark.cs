@@ -29,8 +29,8 @@ namespace Nudge.Benchmarks;
 internal static class IngestBenchmark
 {
     public const string AdminKey = "bench-admin-key-0123456789";
-    private const string SiteId = "bench-site";
-    private const string ApiKey = "bench-api-key-0123456789";
+    public const string SiteId = "bench-site";
+    public const string ApiKey = "bench-api-key-0123456789";
 
     public sealed record Settings(int Seconds, int Connections, int People, bool WithCeiling);
 

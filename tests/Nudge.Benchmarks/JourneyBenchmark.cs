@@ -1,9 +1,19 @@
 using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Text;
 using System.Text.Json.Nodes;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using Nudge.Core.Ingest;
 using Nudge.Core.Journeys;
+using Nudge.Core.Messages;
 using Nudge.Core.Profiles;
+using Nudge.Core.Queues;
 using Nudge.Core.Storage;
+using Nudge.Host.Hosting;
+using Nudge.Host.Tests;
+using Nudge.Host.Workers;
 using Nudge.Pipeline;
 using Nudge.Sqlite.Store;
 
@@ -11,11 +21,11 @@ namespace Nudge.Benchmarks;
 
 /// <summary>
 /// Journey engine in the embedded store: a backlog of waiting instances (1,000,000 by default), then
-/// (1) throughput: a block of due instances fired as fast as the timer stage can, each one a run-step that completes a
-///     delay, renders and stores a push, and enters the next delay;
-/// (2) lateness: instances due over 20 s of wall time, fired by the timer loop the embedded server runs, measuring
-///     how long after its due time each step ran.
-/// The store is durable (fsync on commit), exactly as the server opens it.
+/// (1) throughput: after a warm-up block, a block of due instances fired as fast as Nudge.Host's timer worker sweeps,
+///     each one a run-step that completes a delay, renders and stores a push, and enters the next delay; the store is
+///     durable (fsync on commit), exactly as the server opens it;
+/// (2) lateness: Nudge.Host in a child process, its timer, event and send workers running, with instances due over
+///     20 s of wall time, measuring how long after its due time each step ran and its push was sent.
 /// </summary>
 internal static class JourneyBenchmark
 {
@@ -44,9 +54,32 @@ internal static class JourneyBenchmark
               email: { subject: "Still there?", html: "<p>Cart {{ event.cart_id }}</p>" }
         """;
 
-    public sealed record Result(int Instances, int Fired, double StepsPerSecond, double SeedSeconds, double P50Ms, double P99Ms, double MaxMs, int LatenessSamples, double PeakRssMiB);
+    /// <summary>
+    /// Timers fired by Nudge.Host's own timer worker: from each timer's due time to the timer worker's sweep that fired
+    /// it (the time the step records as its run time: the push message's creation), and to the send worker recording
+    /// the push sent (sandbox channel).
+    /// </summary>
+    public sealed record Lateness(int Timers, double WindowSeconds, double FiredP50, double FiredP99, double FiredMax,
+        double SentP50, double SentP99, double SentMax, int EventsPerSecond, long EventsAnswered, long EventErrors);
 
-    public static async Task<Result> RunAsync(int instances, int fireCount, int latenessCount, int batch, string dir)
+    /// <param name="WarmUp">Run-steps fired untimed before <paramref name="Fired"/> timed ones (whole batches).</param>
+    public sealed record Result(int Instances, int WarmUp, int Fired, double StepsPerSecond, double SeedSeconds, Lateness Lateness, double PeakRssMiB);
+
+    /// <summary>A SQLite store's files: the database, its write-ahead log and shared memory.</summary>
+    private static readonly string[] DbFiles = ["", "-wal", "-shm"];
+
+    /// <summary>Timers of the lateness run fall due evenly over this window.</summary>
+    public const double WindowSeconds = 20;
+
+    /// <summary>Track events per second posted to Nudge.Host while its timers fall due, so the event worker has work.</summary>
+    public const int EventsPerSecond = 500;
+
+    /// <summary>
+    /// Seeds <paramref name="instances"/> waiting instances; fires <paramref name="warmUp"/> due ones untimed (JIT tiering,
+    /// page cache), then times <paramref name="fireCount"/> more, both through Nudge.Host's <see cref="TimerWorker"/>
+    /// sweeps; then measures the lateness of <paramref name="latenessCount"/> timers in a Nudge.Host child process.
+    /// </summary>
+    public static async Task<Result> RunAsync(int instances, int warmUp, int fireCount, int latenessCount, int batch, string dir)
     {
         Machine.ResetPeakRss();
         var journey = JourneyLoader.Parse("bench.yaml", Journey);
@@ -54,103 +87,220 @@ internal static class JourneyBenchmark
             new FrequencyCaps([new(Channel.Push, 3, TimeSpan.FromHours(24)), new(Channel.Email, 3, TimeSpan.FromHours(24))]),
             new Schedule("UTC", null)), new Templates());
         var runtime = new JourneyRuntime([journey], engine, new IngestLimits(), eventsAlwaysDelivered: true);
-        await using var store = await SqliteStore.OpenAsync(Path.Combine(dir, "bench.db"));
-
         var now = DateTimeOffset.UtcNow;
         var seed = Stopwatch.StartNew();
-        var rng = new Random(7);
-        var wakes = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
-        const int perSession = 20_000;
-        for (var start = 0; start < instances; start += perSession)
+        var due = warmUp + fireCount;
+        int fired;
+        int warmed;
+        double stepsPerSecond;
+        double seedSeconds;
+        await using (var store = await SqliteStore.OpenAsync(Path.Combine(dir, "bench.db")))
         {
-            await using var s = await store.OpenSessionAsync();
-            for (var n = start; n < Math.Min(instances, start + perSession); n++)
-            {
-                // The first block is due now (throughput), the next is due over 20 s from the lateness start, the rest waits hours.
-                DateTimeOffset wake = n < fireCount ? now.AddSeconds(-1)
-                    : n < fireCount + latenessCount ? DateTimeOffset.MaxValue
-                    : now.AddHours(2).AddSeconds(rng.Next(0, 86_400));
-                await SeedAsync(s, journey, n, now, wake);
-            }
-
-            await s.CommitAsync();
-            Console.Error.Write($"\rseeded {Math.Min(instances, start + perSession):N0} / {instances:N0}");
-        }
-
-        Console.Error.WriteLine();
-        var seedSeconds = seed.Elapsed.TotalSeconds;
-
-        // (1) Throughput: fire the due block with the timer stage's batches.
-        var fired = 0;
-        var watch = Stopwatch.StartNew();
-        while (true)
-        {
-            var due = await store.DueInstancesAsync(DateTimeOffset.UtcNow, batch);
-            if (due.Count == 0)
-            {
-                break;
-            }
-
-            await using var s = await store.OpenSessionAsync();
-            foreach (var (id, _) in due)
-            {
-                await runtime.FireAsync(s, id, DateTimeOffset.UtcNow);
-            }
-
-            await s.CommitAsync();
-            fired += due.Count;
-        }
-
-        var stepsPerSecond = fired / watch.Elapsed.TotalSeconds;
-
-        // (2) Lateness: re-time the lateness block to fall due over 20 s, then run the embedded timer loop.
-        var t0 = DateTimeOffset.UtcNow.AddSeconds(2);
-        await using (var s = await store.OpenSessionAsync())
-        {
-            for (var n = fireCount; n < fireCount + latenessCount; n++)
-            {
-                var i = (await s.GetInstanceAsync($"bench:{Key(n)}:1"))!;
-                i.WakeAt = t0 + TimeSpan.FromMilliseconds(20_000.0 * (n - fireCount) / latenessCount);
-                i.StepEnteredAt = i.WakeAt.Value - TimeSpan.FromHours(1);
-                wakes[i.Id] = i.WakeAt.Value;
-                await s.PutInstanceAsync(i);
-            }
-
-            await s.CommitAsync();
-        }
-
-        var lateness = new List<double>(latenessCount);
-        while (lateness.Count < latenessCount)
-        {
-            var nowTick = DateTimeOffset.UtcNow;
-            var due = await store.DueInstancesAsync(nowTick, batch);
-            if (due.Count > 0)
+            var rng = new Random(7);
+            const int perSession = 20_000;
+            for (var start = 0; start < instances; start += perSession)
             {
                 await using var s = await store.OpenSessionAsync();
-                foreach (var (id, _) in due)
+                for (var n = start; n < Math.Min(instances, start + perSession); n++)
                 {
-                    var at = DateTimeOffset.UtcNow;
-                    await runtime.FireAsync(s, id, at);
-                    if (wakes.TryGetValue(id, out var w))
-                    {
-                        lateness.Add((at - DateTimeOffset.FromUnixTimeMilliseconds(w.ToUnixTimeMilliseconds())).TotalMilliseconds);
-                    }
+                    // The first block is due now (warm-up, then throughput), the next is re-timed in Nudge.Host for the
+                    // lateness run, the rest waits hours.
+                    DateTimeOffset wake = n < due ? now.AddSeconds(-1)
+                        : n < due + latenessCount ? DateTimeOffset.MaxValue
+                        : now.AddHours(2).AddSeconds(rng.Next(0, 86_400));
+                    await SeedAsync(s, journey, n, now, wake);
                 }
 
                 await s.CommitAsync();
-                continue;
+                Console.Error.Write($"\rseeded {Math.Min(instances, start + perSession):N0} / {instances:N0}");
             }
 
-            // The embedded timer loop: sleep until the earliest wake-up, at most 1 s.
-            var next = await store.NextWakeAsync();
-            var wait = next is { } nx ? nx - DateTimeOffset.UtcNow : TimeSpan.FromSeconds(1);
-            wait = wait < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : wait > TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : wait;
-            await Task.Delay(wait);
+            Console.Error.WriteLine();
+            seedSeconds = seed.Elapsed.TotalSeconds;
+
+            // The host's own timer sweep (DueInstancesAsync, FireAsync per instance, one commit per batch), called back
+            // to back as its loop does while work is due.
+            var worker = new TimerWorker(store, runtime, TimeProvider.System, new WorkSignal(),
+                Options.Create(new NudgeOptions { Journeys = { TimerBatchSize = batch } }), NullLogger<TimerWorker>.Instance);
+            warmed = 0;
+            while (warmed < warmUp && await worker.RunDueOnceAsync() is > 0 and var w)
+            {
+                warmed += w;
+            }
+
+            fired = 0;
+            var watch = Stopwatch.StartNew();
+            while (await worker.RunDueOnceAsync() is > 0 and var f)
+            {
+                fired += f;
+            }
+
+            stepsPerSecond = fired / watch.Elapsed.TotalSeconds;
         }
 
-        lateness.Sort();
-        return new Result(instances, fired, stepsPerSecond, seedSeconds, Machine.Percentile(lateness, 50), Machine.Percentile(lateness, 99),
-            lateness[^1], lateness.Count, Machine.PeakRssMiB());
+        var peak = Machine.PeakRssMiB();
+        SqliteConnection.ClearAllPools();
+        var hostDir = Path.Combine(dir, "host");
+        Directory.CreateDirectory(hostDir);
+        foreach (var suffix in DbFiles.Where(x => File.Exists(Path.Combine(dir, "bench.db" + x))))
+        {
+            File.Move(Path.Combine(dir, "bench.db" + suffix), Path.Combine(hostDir, "nudge.db" + suffix));
+        }
+
+        var lateness = await LatenessAsync(due, latenessCount, hostDir);
+        return new Result(instances, warmed, fired, stepsPerSecond, seedSeconds, lateness, peak);
+    }
+
+    /// <summary>
+    /// Nudge.Host as a child process (its timer, event and send workers running, durable store, the bench journey,
+    /// no quiet hours) on the store of the throughput run: once it has sent the <paramref name="fired"/> pushes that run
+    /// drafted, <paramref name="count"/> waiting instances from <paramref name="fired"/> on are re-timed to fall due over
+    /// <see cref="WindowSeconds"/>, and Track events arrive meanwhile. Each timer's lateness is read from the store after.
+    /// </summary>
+    private static async Task<Lateness> LatenessAsync(int fired, int count, string dir)
+    {
+        var journeys = Path.Combine(dir, "journeys");
+        Directory.CreateDirectory(journeys);
+        await File.WriteAllTextAsync(Path.Combine(journeys, "bench.yaml"), Journey);
+        var db = Path.Combine(dir, "nudge.db");
+        var wakes = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);  // by the push message id
+        var nudge = await NudgeProcess.StartAsync(dir,
+        [
+            $"--Nudge:Auth:SiteId={IngestBenchmark.SiteId}", $"--Nudge:Auth:ApiKey={IngestBenchmark.ApiKey}", $"--Nudge:Auth:AdminKey={IngestBenchmark.AdminKey}",
+            "--Logging:LogLevel:Default=Warning", $"--Nudge:Journeys:Dir={journeys}", "--Nudge:Journeys:QuietHoursStart=", "--Nudge:Journeys:QuietHoursEnd=",
+        ]);
+
+        long answered, errors;
+        try
+        {
+            var backlog = Stopwatch.StartNew();
+            while (await CountSentAsync(db) < fired)
+            {
+                if (backlog.Elapsed > TimeSpan.FromMinutes(15))
+                {
+                    throw new TimeoutException($"Nudge.Host sent {await CountSentAsync(db)} of the {fired} earlier pushes in 15 minutes: {nudge.Output}");
+                }
+
+                await Task.Delay(200);
+            }
+
+            // Re-time the block from this process (SQLite WAL: the host's connections see the commit); the host's timer
+            // worker finds the first timer within its longest sleep (1 s), before the first is due.
+            await using (var store = await SqliteStore.OpenAsync(db))
+            {
+                await using var s = await store.OpenSessionAsync();
+                var list = new List<JourneyInstance>(count);
+                for (var n = fired; n < fired + count; n++)
+                {
+                    list.Add((await s.GetInstanceAsync($"bench:{Key(n)}:1"))!);
+                }
+
+                var t0 = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.AddSeconds(3).ToUnixTimeMilliseconds());
+                for (var k = 0; k < count; k++)
+                {
+                    var i = list[k];
+                    i.WakeAt = t0 + TimeSpan.FromMilliseconds(Math.Round(WindowSeconds * 1000 * k / count));
+                    i.StepEnteredAt = i.WakeAt.Value - TimeSpan.FromHours(1);
+                    wakes[JourneyEngine.MessageId(i, "push", 1)] = i.WakeAt.Value;
+                    await s.PutInstanceAsync(i);
+                }
+
+                await s.CommitAsync();
+                if (DateTimeOffset.UtcNow > t0)
+                {
+                    throw new InvalidOperationException("re-timing the timers took longer than their 3 s lead; rerun on a quieter machine");
+                }
+            }
+
+            SqliteConnection.ClearAllPools();
+            using var stop = new CancellationTokenSource();
+            var events = PostEventsAsync(nudge.BaseAddress, fired + count, stop.Token);
+            var wait = Stopwatch.StartNew();
+            while (await CountSentAsync(db) < fired + count)
+            {
+                if (wait.Elapsed > TimeSpan.FromSeconds(WindowSeconds) + TimeSpan.FromMinutes(10))
+                {
+                    throw new TimeoutException($"Nudge.Host sent {await CountSentAsync(db) - fired} of {count} timed pushes in 10 minutes after the window: {nudge.Output}");
+                }
+
+                await Task.Delay(200);
+            }
+
+            await stop.CancelAsync();
+            (answered, errors) = await events;
+        }
+        finally
+        {
+            // The host is stopped (by its id) before its store is read, and whatever failed.
+            await nudge.DisposeAsync();
+        }
+
+        SqliteConnection.ClearAllPools();
+
+        var firedLate = new List<double>(count);
+        var sentLate = new List<double>(count);
+        await using (var store = await SqliteStore.OpenAsync(db, durable: false))
+        {
+            foreach (var (id, wake) in wakes)
+            {
+                var m = await store.GetMessageAsync(id) ?? throw new InvalidOperationException($"{id}: no push message");
+                firedLate.Add((m.CreatedAt - wake).TotalMilliseconds);
+                sentLate.Add((m.SentAt!.Value - wake).TotalMilliseconds);
+            }
+        }
+
+        SqliteConnection.ClearAllPools();
+        firedLate.Sort();
+        sentLate.Sort();
+        return new Lateness(count, WindowSeconds, Machine.Percentile(firedLate, 50), Machine.Percentile(firedLate, 99), firedLate[^1],
+            Machine.Percentile(sentLate, 50), Machine.Percentile(sentLate, 99), sentLate[^1], EventsPerSecond, answered, errors);
+    }
+
+    private static async Task<long> CountSentAsync(string db)
+    {
+        await using var c = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = db, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+        await c.OpenAsync();
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT COUNT(*) FROM messages WHERE journey_id = 'bench' AND status IN ($sent, $delivered)";
+        cmd.Parameters.AddWithValue("$sent", MessageStatus.Sent);
+        cmd.Parameters.AddWithValue("$delivered", MessageStatus.Delivered);
+        return (long)(await cmd.ExecuteScalarAsync())!;
+    }
+
+    /// <summary><see cref="EventsPerSecond"/> Track events (product_viewed, for the seeded people) until stopped.</summary>
+    private static async Task<(long Answered, long Errors)> PostEventsAsync(Uri baseAddress, int people, CancellationToken stop)
+    {
+        using var http = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(60) };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic",
+            Convert.ToBase64String(Encoding.UTF8.GetBytes($"{IngestBenchmark.SiteId}:{IngestBenchmark.ApiKey}")));
+        const int perTick = EventsPerSecond / 50;
+        using var tick = new PeriodicTimer(TimeSpan.FromMilliseconds(20));
+        long answered = 0, errors = 0, next = 0;
+        try
+        {
+            while (await tick.WaitForNextTickAsync(stop))
+            {
+                await Task.WhenAll(Enumerable.Range(0, perTick).Select(async _ =>
+                {
+                    var n = Interlocked.Increment(ref next);
+                    using var body = new StringContent($$$"""{"name":"product_viewed","id":"lateness-{{{n}}}","data":{"sku":"s-{{{n % 100}}}"}}""", Encoding.UTF8, "application/json");
+                    try
+                    {
+                        using var r = await http.PostAsync($"/api/v1/customers/customer-{n % people}/events", body, CancellationToken.None);
+                        Interlocked.Increment(ref r.IsSuccessStatusCode ? ref answered : ref errors);
+                    }
+                    catch (HttpRequestException)
+                    {
+                        Interlocked.Increment(ref errors);
+                    }
+                }));
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        return (answered, errors);
     }
 
     private static string Key(int n) => $"p{n:D8}";

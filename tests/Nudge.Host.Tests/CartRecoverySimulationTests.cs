@@ -51,6 +51,12 @@ public sealed class CartRecoverySimulationTests(ITestOutputHelper output)
     }
 
     /// <summary>
+    /// Whether the simulation's store fsyncs its commits: no, a simulation rebuilds its data and durability has its own
+    /// tests. The benchmark states it from here.
+    /// </summary>
+    public const bool DurableStore = false;
+
+    /// <summary>
     /// <paramref name="shoppers"/> generated from <paramref name="seed"/> through 30 simulated days (also the end-to-end
     /// benchmark), compared message by message with the expectation.
     /// </summary>
@@ -116,8 +122,7 @@ public sealed class CartRecoverySimulationTests(ITestOutputHelper output)
         var limits = new IngestLimits();
         var runtime = new JourneyRuntime([journey], engine, limits);
         var processor = new EventProcessor(limits, clock, runtime);
-        // Not fsynced: a simulation rebuilds its data; durability has its own tests.
-        await using var store = await SqliteStore.OpenAsync(dbPath, durable: false);
+        await using var store = await SqliteStore.OpenAsync(dbPath, DurableStore);
         var sends = new SendStage(store, Nudge.Delivery.ChannelSet.Sandbox(clock));
 
         // Profiles and devices first, in one transaction.
