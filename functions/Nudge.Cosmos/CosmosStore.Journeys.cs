@@ -173,6 +173,15 @@ public sealed partial class CosmosStore
         return taken;
     }
 
+    internal async Task<IReadOnlySet<string>> HeldClaimsCoreAsync(IReadOnlyCollection<HeldClaim> claims, CancellationToken ct)
+    {
+        // Point reads in the person's partition (the lookup when the message moved), side by side.
+        var read = await Task.WhenAll(claims.Select(async h =>
+            (h.MessageId, Held: await LocateAsync<Message>(DocType.Message, h.MessageId, h.ProfileKey, ct) is { } d
+                && d.Ready == Math.Max(1, h.Claim.ToUnixTimeMilliseconds()))));
+        return read.Where(x => x.Held).Select(x => x.MessageId).ToHashSet(StringComparer.Ordinal);
+    }
+
     internal async Task<bool> TryRenewClaimCoreAsync(string id, string profileKey, DateTimeOffset claim, DateTimeOffset until)
     {
         var claimMs = Math.Max(1, claim.ToUnixTimeMilliseconds());

@@ -352,6 +352,9 @@ public sealed partial class CosmosStore : IStore, IAsyncDisposable
 
     public Task<DateTimeOffset?> GetTokenBounceAsync(string token, CancellationToken ct = default) => TokenBounceAsync(token, ct);
 
+    public Task<IReadOnlySet<string>> GetHeldClaimsAsync(IReadOnlyCollection<HeldClaim> claims, CancellationToken ct = default) =>
+        HeldClaimsCoreAsync(claims, ct);
+
     public Task<IReadOnlyDictionary<string, (Device Device, DateTimeOffset? BouncedAt)>> GetPushTargetsAsync(IReadOnlyCollection<string> tokens, CancellationToken ct = default) =>
         PushTargetsAsync(tokens, ct);
 

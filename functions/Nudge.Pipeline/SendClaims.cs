@@ -11,9 +11,11 @@ namespace Nudge.Pipeline;
 /// <list type="bullet">
 /// <item>a claim is renewed while its message waits (for the backlog, its lane or a call slot) and while its call is out,
 /// once less than half of it is left, so it does not run out under a send stage that is merely slow;</item>
-/// <item>right before a provider call the claim is renewed once more as a fence (<see cref="FenceAsync"/>): only a run
-/// whose claim still holds in the store calls the provider, so a stale holder whose claim ran out and was taken by another
-/// run never does.</item>
+/// <item>right before a provider call the claim is checked in the store as a fence (<see cref="FenceAsync"/>): only a run
+/// whose claim still holds there calls the provider, so a stale holder whose claim ran out and was taken by another run
+/// never does (nor one whose message was erased meanwhile). A claim with at least half its time left is read (no other
+/// stage can take a claim before it runs out, so one that holds now still holds when the call starts); one with less is
+/// renewed, a compare-and-set write.</item>
 /// </list>
 /// Each renewal changes the claim's value in the store, which the next renewal and the outcome's record compare against:
 /// renewals, fences and records therefore run one at a time (<see cref="RecordAsync{T}"/>). Fences that arrive together
@@ -161,13 +163,44 @@ internal sealed class SendClaims : IAsyncDisposable
             var until = now + _claimFor;
             var fenced = fences.Select(f => f.Id).ToHashSet(StringComparer.Ordinal);
             List<Held> renew;
+            List<Held> check;
             lock (_held)
             {
-                // Fenced claims, and those with less than half their time left.
-                renew = _held.Values.Where(h => fenced.Contains(h.Id) || h.Claim - now < _claimFor / 2).ToList();
+                // Renewed: those with less than half their time left (and those whose last renewal's outcome is unknown).
+                // Read: fenced claims with more.
+                renew = _held.Values.Where(h => h.Claim - now < _claimFor / 2 || (h.Maybe is not null && fenced.Contains(h.Id))).ToList();
+                check = _held.Values.Where(h => fenced.Contains(h.Id) && h.Maybe is null && h.Claim - now >= _claimFor / 2).ToList();
             }
 
             var held = new HashSet<string>(StringComparer.Ordinal);
+            if (check.Count > 0)
+            {
+                IReadOnlySet<string> stillHeld;
+                try
+                {
+                    stillHeld = await _store.GetHeldClaimsAsync([.. check.Select(h => new HeldClaim(h.Id, h.ProfileKey, h.Claim))]);
+                }
+                catch (Exception)
+                {
+                    stillHeld = new HashSet<string>(); // unknown: those calls are not made; the claims run out and are retried
+                }
+
+                lock (_held)
+                {
+                    foreach (var h in check)
+                    {
+                        if (stillHeld.Contains(h.Id))
+                        {
+                            held.Add(h.Id);
+                        }
+                        else if (_held.Remove(h.Id))
+                        {
+                            Lost++;
+                        }
+                    }
+                }
+            }
+
             if (renew.Count > 0)
             {
                 try
@@ -191,7 +224,7 @@ internal sealed class SendClaims : IAsyncDisposable
                 catch (Exception)
                 {
                     // Whether the renewals took is unknown (SQLite rolled them back, Cosmos kept those before the failure):
-                    // each claim is either value until the next renewal or record settles it. The fences fail (no call).
+                    // each claim is either value until the next renewal or record settles it.
                     lock (_held)
                     {
                         foreach (var h in renew.Where(h => _held.ContainsKey(h.Id)))
@@ -200,9 +233,10 @@ internal sealed class SendClaims : IAsyncDisposable
                         }
                     }
 
+                    // Fences the read proved go ahead; the others fail (no call).
                     foreach (var f in fences)
                     {
-                        f.Held.TrySetResult(false);
+                        f.Held.TrySetResult(held.Contains(f.Id) && !renew.Any(h => h.Id == f.Id));
                     }
 
                     return;

@@ -57,6 +57,9 @@ public sealed class FaultyStore(IStore inner) : IStore
     public Task<IReadOnlyDictionary<string, (Device Device, DateTimeOffset? BouncedAt)>> GetPushTargetsAsync(IReadOnlyCollection<string> tokens, CancellationToken ct = default) =>
         inner.GetPushTargetsAsync(tokens, ct);
 
+    public Task<IReadOnlySet<string>> GetHeldClaimsAsync(IReadOnlyCollection<HeldClaim> claims, CancellationToken ct = default) =>
+        inner.GetHeldClaimsAsync(claims, ct);
+
     public Task<IReadOnlyList<OutboxEntry>> GetOutboxAsync(int limit, CancellationToken ct = default) => inner.GetOutboxAsync(limit, ct);
 
     public Task<IReadOnlyDictionary<string, Profile>> GetProfilesAsync(IReadOnlyCollection<string> keys, CancellationToken ct = default) => inner.GetProfilesAsync(keys, ct);

@@ -70,6 +70,14 @@ public interface IStore
     /// </summary>
     Task<IReadOnlyDictionary<string, (Device Device, DateTimeOffset? BouncedAt)>> GetPushTargetsAsync(IReadOnlyCollection<string> tokens, CancellationToken ct = default);
 
+    /// <summary>
+    /// Which of <paramref name="claims"/> still hold, read from the store: the ids of the messages that exist and are
+    /// claimed until exactly the given value. A read, not a write: the send stage checks its claims with it right before
+    /// provider calls (a claim no other stage can take before it runs out, and that is far from running out, needs no
+    /// renewal to be proven its own).
+    /// </summary>
+    Task<IReadOnlySet<string>> GetHeldClaimsAsync(IReadOnlyCollection<HeldClaim> claims, CancellationToken ct = default);
+
     /// <summary>What the sandbox channel recorded, newest first.</summary>
     Task<IReadOnlyList<OutboxEntry>> GetOutboxAsync(int limit, CancellationToken ct = default);
 
@@ -337,3 +345,6 @@ public interface IStoreSession : IAsyncDisposable
 
 /// <summary>Thrown when a write loses an optimistic-concurrency race or would give one identifier to two people.</summary>
 public sealed class ConcurrencyException(string message) : Exception(message);
+
+/// <summary>A send stage's claim on a message: its id, the person it is for (a partition hint) and the claim's value.</summary>
+public sealed record HeldClaim(string MessageId, string ProfileKey, DateTimeOffset Claim);

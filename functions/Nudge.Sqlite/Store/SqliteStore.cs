@@ -282,6 +282,30 @@ public sealed partial class SqliteStore : IStore, IAsyncDisposable
             return found;
         }, ct);
 
+    public Task<IReadOnlySet<string>> GetHeldClaimsAsync(IReadOnlyCollection<HeldClaim> claims, CancellationToken ct = default) =>
+        ReadAsync<IReadOnlySet<string>>(async c =>
+        {
+            var held = new HashSet<string>(StringComparer.Ordinal);
+            if (claims.Count == 0)
+            {
+                return held;
+            }
+
+            var want = claims.ToDictionary(h => h.MessageId, h => Math.Max(1, h.Claim.ToUnixTimeMilliseconds()), StringComparer.Ordinal);
+            await using var cmd = Prepared.Cmd(c, "SELECT id, ready FROM messages WHERE id IN (SELECT value FROM json_each($ids))", null,
+                ("$ids", JsonSerializer.Serialize(want.Keys)));
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct))
+            {
+                if (want.TryGetValue(r.GetString(0), out var claim) && r.GetInt64(1) == claim)
+                {
+                    held.Add(r.GetString(0));
+                }
+            }
+
+            return held;
+        }, ct);
+
     public Task<DateTimeOffset?> GetTokenBounceAsync(string token, CancellationToken ct = default) => ReadAsync(async c =>
     {
         await using var cmd = Prepared.Cmd(c, "SELECT at FROM bounced_tokens WHERE token = $t", null, ("$t", token));
