@@ -35,6 +35,9 @@ internal sealed class SendClaims : IAsyncDisposable
     private readonly Func<DateTimeOffset> _clock;
     private readonly TimeSpan _heartbeat;
     private readonly Dictionary<string, Held> _held = new(StringComparer.Ordinal);
+
+    /// <summary>When (by the clock) the earliest held claim is down to half its time: the next look at all of them (under the lock of _held).</summary>
+    private DateTimeOffset _lookAt = DateTimeOffset.MaxValue;
     private readonly SemaphoreSlim _writing = new(1, 1);
     private readonly Channel<Fence> _fences = Channel.CreateUnbounded<Fence>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _stop = new();
@@ -59,6 +62,8 @@ internal sealed class SendClaims : IAsyncDisposable
             {
                 _held[m.Id] = new Held(m.Id, m.ProfileKey, claim);
             }
+
+            _lookAt = claim - (_claimFor / 2) < _lookAt ? claim - (_claimFor / 2) : _lookAt;
         }
     }
 
@@ -122,54 +127,93 @@ internal sealed class SendClaims : IAsyncDisposable
 
     private async Task KeepAsync()
     {
+        var beating = BeatAsync();
         var fences = new List<Fence>();
-        while (!_stop.IsCancellationRequested)
+        try
         {
-            try
+            while (await _fences.Reader.WaitToReadAsync(_stop.Token))
             {
-                using (var wait = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token))
+                fences.Clear();
+                var beat = false;
+                while (_fences.Reader.TryRead(out var f))
                 {
-                    wait.CancelAfter(_heartbeat);
-                    await _fences.Reader.WaitToReadAsync(wait.Token);
+                    if (ReferenceEquals(f, Beat))
+                    {
+                        beat = true;
+                    }
+                    else
+                    {
+                        fences.Add(f);
+                    }
                 }
-            }
-            catch (OperationCanceledException)
-            {
-                // The heartbeat: look at the claims' time left.
-            }
 
-            fences.Clear();
-            while (_fences.Reader.TryRead(out var f))
-            {
-                fences.Add(f);
+                await RenewAsync(fences, beat);
             }
-
-            await RenewAsync(fences);
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+            // Stopping.
         }
 
-        // Stopping: a fence still waiting finds nothing to renew for.
+        // A fence still waiting finds nothing to renew for.
         while (_fences.Reader.TryRead(out var f))
         {
             f.Held.TrySetResult(false);
         }
+
+        await beating;
     }
 
-    private async Task RenewAsync(List<Fence> fences)
+    /// <summary>The heartbeat: every so often, a look at all the held claims' time left (renewing those under half).</summary>
+    private async Task BeatAsync()
+    {
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(_heartbeat, _stop.Token);
+                _fences.Writer.TryWrite(Beat);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping.
+        }
+    }
+
+    /// <remarks><paramref name="beat"/>: look at every held claim; otherwise only at the fenced ones.</remarks>
+    private async Task RenewAsync(List<Fence> fences, bool beat)
     {
         await _writing.WaitAsync(CancellationToken.None);
         try
         {
             var now = _clock();
             var until = now + _claimFor;
-            var fenced = fences.Select(f => f.Id).ToHashSet(StringComparer.Ordinal);
-            List<Held> renew;
-            List<Held> check;
+            var half = _claimFor / 2;
+            var renew = new List<Held>();
+            var check = new List<Held>();
             lock (_held)
             {
-                // Renewed: those with less than half their time left (and those whose last renewal's outcome is unknown).
-                // Read: fenced claims with more.
-                renew = _held.Values.Where(h => h.Claim - now < _claimFor / 2 || (h.Maybe is not null && fenced.Contains(h.Id))).ToList();
-                check = _held.Values.Where(h => fenced.Contains(h.Id) && h.Maybe is null && h.Claim - now >= _claimFor / 2).ToList();
+                // Renewed: those with less than half their time left (and fenced ones whose last renewal's outcome is
+                // unknown). Read: fenced claims with more.
+                foreach (var f in fences)
+                {
+                    if (_held.TryGetValue(f.Id, out var h))
+                    {
+                        (h.Claim - now < half || h.Maybe is not null ? renew : check).Add(h);
+                    }
+                }
+
+                // Every held claim is looked at on the heartbeat, and whenever the clock says one may be down to half (a
+                // clock that jumps, or a process that stalled, does not wait for the next heartbeat).
+                if (beat || now >= _lookAt)
+                {
+                    var fenced = fences.Select(f => f.Id).ToHashSet(StringComparer.Ordinal);
+                    renew.AddRange(_held.Values.Where(h => h.Claim - now < half && !fenced.Contains(h.Id)));
+
+                    // Those renewed move to a claim's length from now; the rest keep theirs.
+                    _lookAt = _held.Values.Select(h => h.Claim - now < half ? until - half : h.Claim - half).DefaultIfEmpty(DateTimeOffset.MaxValue).Min();
+                }
             }
 
             var held = new HashSet<string>(StringComparer.Ordinal);
@@ -283,4 +327,7 @@ internal sealed class SendClaims : IAsyncDisposable
     private sealed record Held(string Id, string ProfileKey, DateTimeOffset Claim, DateTimeOffset? Maybe = null);
 
     private sealed record Fence(string Id, TaskCompletionSource<bool> Held);
+
+    /// <summary>The heartbeat's mark in the fence channel.</summary>
+    private static readonly Fence Beat = new("", new TaskCompletionSource<bool>());
 }
