@@ -50,9 +50,6 @@ internal sealed class SendClaims : IAsyncDisposable
         _keeping = Task.Run(KeepAsync, CancellationToken.None);
     }
 
-    /// <summary>Claims lost to another run since this one took them (renewal or fence found them taken): for tests and telemetry.</summary>
-    public int Lost { get; private set; }
-
     /// <summary>Starts holding <paramref name="messages"/>, claimed until <paramref name="claim"/>.</summary>
     public void Hold(IEnumerable<Message> messages, DateTimeOffset claim)
     {
@@ -237,9 +234,9 @@ internal sealed class SendClaims : IAsyncDisposable
                         {
                             held.Add(h.Id);
                         }
-                        else if (_held.Remove(h.Id))
+                        else
                         {
-                            Lost++;
+                            _held.Remove(h.Id); // lost to another run, or the message is gone
                         }
                     }
                 }
@@ -295,9 +292,9 @@ internal sealed class SendClaims : IAsyncDisposable
                             var claim = new[] { h.Claim, h.Maybe ?? h.Claim, until }.Max();
                             _held[h.Id] = h with { Claim = claim, Maybe = null };
                         }
-                        else if (_held.Remove(h.Id))
+                        else
                         {
-                            Lost++;
+                            _held.Remove(h.Id); // lost to another run, or the message is gone
                         }
                     }
                 }
