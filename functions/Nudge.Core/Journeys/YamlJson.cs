@@ -10,7 +10,7 @@ namespace Nudge.Core.Journeys;
 /// validation errors can point into the file. Plain scalars become booleans, numbers or null as YAML 1.2's core
 /// schema says; quoted scalars stay strings.
 /// </summary>
-internal static class YamlJson
+public static class YamlJson
 {
     public static (JsonNode? Root, Dictionary<string, int> Lines) Parse(string text)
     {

@@ -24,34 +24,35 @@ public static class DeliverySetup
     /// An HTTP handler per provider name ("apns", "fcm", "twilio", "sendgrid") for a program that embeds Nudge and needs
     /// its own (a proxy, a private CA); null, or null for a name, uses the provider's default.
     /// </param>
+    /// <param name="sandboxOnly">Every channel in the sandbox, whatever the provider sections say (simulations never send).</param>
     public static (ChannelSet Channels, SendOptions Options) Load(IConfiguration config, NudgeOptions nudge, TimeProvider time, UnsubscribeLinks links, Func<Uri> listening,
-        Func<string, HttpMessageHandler?>? handlers = null)
+        Func<string, HttpMessageHandler?>? handlers = null, bool sandboxOnly = false)
     {
         HttpMessageHandler? Handler(string name) => handlers?.Invoke(name);
         var problems = new List<string>();
         var sandbox = new SandboxProvider();
 
         IPushProvider android = sandbox;
-        if (Bind<FcmOptions>(config, FcmOptions.SectionName, problems) is { } fcm)
+        if (Bind<FcmOptions>(config, FcmOptions.SectionName, problems, sandboxOnly) is { } fcm)
         {
             android = new FcmProvider(fcm, time, Handler("fcm"));
         }
 
         ISmsProvider sms = sandbox;
         TwilioOptions? twilio = null;
-        if (Bind<TwilioOptions>(config, TwilioOptions.SectionName, problems) is { } t)
+        if (Bind<TwilioOptions>(config, TwilioOptions.SectionName, problems, sandboxOnly) is { } t)
         {
             (twilio, sms) = (t, new TwilioProvider(t, time, Handler("twilio")));
         }
 
         IPushProvider ios = sandbox;
-        if (Bind<ApnsOptions>(config, ApnsOptions.Section, problems) is { } apns)
+        if (Bind<ApnsOptions>(config, ApnsOptions.Section, problems, sandboxOnly) is { } apns)
         {
             ios = new ApnsProvider(apns, time, Handler("apns"));
         }
 
         IEmailProvider email = sandbox;
-        if (Bind<EmailOptions>(config, EmailOptions.Section, problems) is { } mail)
+        if (Bind<EmailOptions>(config, EmailOptions.Section, problems, sandboxOnly) is { } mail)
         {
             email = string.Equals(mail.Provider, "sendgrid", StringComparison.OrdinalIgnoreCase)
                 ? new SendGridEmailProvider(mail, time, Handler("sendgrid"))
@@ -92,12 +93,12 @@ public static class DeliverySetup
     public static string Describe(ChannelSet c) =>
         $"push iOS -> {c.Ios.Name}, push Android -> {c.Android.Name}, SMS -> {c.Sms.Name}, email -> {c.Email.Name}";
 
-    private static T? Bind<T>(IConfiguration config, string section, List<string> problems)
+    private static T? Bind<T>(IConfiguration config, string section, List<string> problems, bool sandboxOnly)
         where T : class, IProviderOptions, new()
     {
         // Present means at least one non-empty value: empty placeholders (local.settings.sample.json) keep the sandbox.
         var s = config.GetSection(section);
-        if (!s.AsEnumerable().Any(kv => !string.IsNullOrEmpty(kv.Value)))
+        if (sandboxOnly || !s.AsEnumerable().Any(kv => !string.IsNullOrEmpty(kv.Value)))
         {
             return null;
         }

@@ -44,14 +44,18 @@ public static class NudgeServer
     /// <param name="time">The clock; tests pass a virtual one.</param>
     /// <param name="providerHandlers">HTTP handlers per provider name, for embedders that need their own (see <see cref="DeliverySetup.Load"/>).</param>
     /// <param name="wrapStore">Wraps the store that Nudge:Store:Kind opened (instrumentation, fault injection in tests); null uses it as is.</param>
+    /// <param name="simulation">
+    /// For `simulate`: embedded whatever the environment says, every channel in the sandbox (configured providers are
+    /// ignored, so a simulation never sends), and no start-up banner.
+    /// </param>
     /// <exception cref="InvalidOperationException">A setting is missing or invalid; the message names it.</exception>
     public static async Task<WebApplication> BuildAsync(string[] args, TimeProvider? time = null, Func<string, HttpMessageHandler?>? providerHandlers = null,
-        Func<IStore, IStore>? wrapStore = null)
+        Func<IStore, IStore>? wrapStore = null, bool simulation = false)
     {
         // appsettings.json ships beside the executable; relative paths in settings (data, journeys) stay relative to
         // the working directory, which `dotnet run` sets to the repository root.
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
-        var functionsPort = FunctionsHost.Port(builder.Configuration);
+        var functionsPort = simulation ? null : FunctionsHost.Port(builder.Configuration);
         var functions = functionsPort is not null;
         if (functionsPort is { } port)
         {
@@ -149,7 +153,7 @@ public static class NudgeServer
         builder.Services.AddSingleton(tracking);
         builder.Services.AddSingleton(new DeliveryMetricsParser(limits));
         Uri? listening = null;
-        var (channels, sendOptions) = DeliverySetup.Load(builder.Configuration, options, time, links, () => listening ?? new Uri(DefaultUrl), providerHandlers);
+        var (channels, sendOptions) = DeliverySetup.Load(builder.Configuration, options, time, links, () => listening ?? new Uri(DefaultUrl), providerHandlers, sandboxOnly: simulation);
         builder.Services.AddSingleton(new SendStage(store, channels, sendOptions with
         {
             ClaimFor = TimeSpan.FromSeconds(options.Workers.SendClaimSeconds),
@@ -168,13 +172,14 @@ public static class NudgeServer
         if (!functions)
         {
             builder.Services.AddSingleton<WorkSignal>();
+            builder.Services.AddSingleton<EventWorker>();
             builder.Services.AddSingleton<TimerWorker>();
             builder.Services.AddSingleton<SendWorker>();
             builder.Services.AddSingleton<ReportingWorker>();
             if (options.Workers.Enabled)
             {
                 builder.Services.AddHostedService<RetentionWorker>();
-                builder.Services.AddHostedService<EventWorker>();
+                builder.Services.AddHostedService(sp => sp.GetRequiredService<EventWorker>());
                 builder.Services.AddHostedService(sp => sp.GetRequiredService<TimerWorker>());
                 builder.Services.AddHostedService(sp => sp.GetRequiredService<SendWorker>());
                 builder.Services.AddHostedService(sp => sp.GetRequiredService<ReportingWorker>());
@@ -212,7 +217,7 @@ public static class NudgeServer
             {
                 AnnounceFunctions(app, dataDir);
             }
-            else
+            else if (!simulation)
             {
                 Announce(app, dataDir!, credentials, generated);
             }

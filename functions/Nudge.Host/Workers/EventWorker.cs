@@ -19,21 +19,29 @@ public sealed class EventWorker(
     IWorkQueue queue, IStore store, EventProcessor processor, WorkSignal signal, TimeProvider time, IOptions<NudgeOptions> options, ILogger<EventWorker> log)
     : BackgroundService
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    /// <summary>Processes one batch of the events queue, if any is visible; returns how many messages it took.</summary>
+    public async Task<int> RunOnceAsync(CancellationToken ct = default)
     {
         var o = options.Value.Workers;
+        var batch = await queue.ReceiveAsync(QueueNames.Events, o.BatchSize, TimeSpan.FromSeconds(o.LeaseSeconds), ct);
+        if (batch.Count > 0)
+        {
+            await ProcessAsync(batch, ct);
+        }
+
+        return batch.Count;
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
-                var batch = await queue.ReceiveAsync(QueueNames.Events, o.BatchSize, TimeSpan.FromSeconds(o.LeaseSeconds), stoppingToken);
-                if (batch.Count == 0)
+                if (await RunOnceAsync(stoppingToken) == 0)
                 {
                     await queue.WaitForWorkAsync(QueueNames.Events, TimeSpan.FromSeconds(1), stoppingToken);
-                    continue;
                 }
-
-                await ProcessAsync(batch, stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
