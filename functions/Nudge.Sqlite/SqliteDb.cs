@@ -14,6 +14,53 @@ public static class SqliteDb
     /// </summary>
     public const int CacheKiB = 65_536;
 
+    /// <summary>Read and write for the owner only (0600): what every file Nudge keeps in its data folder gets.</summary>
+    public const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+
+    /// <summary>Options that open a file, creating it readable and writable by its owner only (0600) when it is new.</summary>
+    public static FileStreamOptions OwnerOnlyFile(FileMode mode, FileAccess access, FileShare share = FileShare.Read)
+    {
+        var o = new FileStreamOptions { Mode = mode, Access = access, Share = share };
+        if (!OperatingSystem.IsWindows())
+        {
+            o.UnixCreateMode = OwnerOnly;
+        }
+
+        return o;
+    }
+
+    /// <summary>
+    /// Makes the database file at <paramref name="path"/> readable by its owner only before SQLite opens it: a new file
+    /// is created 0600 (SQLite would create it 0644 under the usual umask), an existing one and its -wal and -shm files
+    /// lose any group and other bits. SQLite gives the -wal and -shm files it creates the database file's mode.
+    /// </summary>
+    public static void MakePrivate(string path)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        try
+        {
+            using (new FileStream(path, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = OwnerOnly }))
+            {
+            }
+        }
+        catch (IOException) when (File.Exists(path))
+        {
+            // It exists already: tightened below, with its companions.
+        }
+
+        foreach (var f in new[] { path, path + "-wal", path + "-shm", path + "-journal" })
+        {
+            if (File.Exists(f) && (File.GetUnixFileMode(f) & ~(OwnerOnly | UnixFileMode.UserExecute)) != 0)
+            {
+                File.SetUnixFileMode(f, OwnerOnly);
+            }
+        }
+    }
+
     public static string ConnectionString(string path) => new SqliteConnectionStringBuilder
     {
         DataSource = path,

@@ -69,9 +69,15 @@ public sealed record Credentials(string SiteId, string ApiKey, string SegmentWri
             var file = new Credentials(Keep(configured.SiteId, result.SiteId), Keep(configured.ApiKey, result.ApiKey),
                 Keep(configured.SegmentWriteKey, result.SegmentWriteKey), Keep(configured.AdminKey, result.AdminKey),
                 Keep(configured.LinkKey, result.LinkKey));
-            File.WriteAllText(path, JsonSerializer.Serialize(file, FileJson));
+            // Created owner-only (0600) rather than chmod-ed after writing: the secrets are never readable by others, even briefly.
+            using (var f = new FileStream(path, Sqlite.SqliteDb.OwnerOnlyFile(FileMode.Create, FileAccess.Write)))
+            {
+                JsonSerializer.Serialize(f, file, FileJson);
+            }
+
             if (!OperatingSystem.IsWindows())
             {
+                // An existing file keeps its mode on truncation: tightened too.
                 File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
             }
         }

@@ -236,10 +236,37 @@ public static class NudgeServer
         return app;
     }
 
+    /// <summary>Files Nudge keeps in its data folder (with SQLite's companions); a folder holding only these is Nudge's own.</summary>
+    private static readonly string[] DataFiles = ["nudge.db", "queue.db", "nudge.lock", Credentials.FileName];
+
     private static (string DataDir, FileStream Lock) OpenDataDir(string configured)
     {
         var dataDir = Path.GetFullPath(configured);
-        Directory.CreateDirectory(dataDir);
+        if (OperatingSystem.IsWindows())
+        {
+            Directory.CreateDirectory(dataDir);
+        }
+        else
+        {
+            // Owner only (0700), like every file in it (0600): profiles, consent and credentials are nobody else's business.
+            // A folder made by an older version is tightened too, when it holds nothing but Nudge's files.
+            var owner = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+            var dir = Directory.CreateDirectory(dataDir, owner);
+            if ((dir.UnixFileMode & ~owner) != 0 && dir.EnumerateFileSystemInfos().All(f => DataFiles.Any(d => f.Name.StartsWith(d, StringComparison.Ordinal))))
+            {
+                dir.UnixFileMode = owner;
+            }
+
+            // Files an older version left readable (the databases are tightened as they are opened).
+            foreach (var f in new[] { "nudge.lock", Credentials.FileName }.Select(n => new FileInfo(Path.Combine(dataDir, n))).Where(f => f.Exists))
+            {
+                if ((f.UnixFileMode & ~Sqlite.SqliteDb.OwnerOnly) != 0)
+                {
+                    f.UnixFileMode = Sqlite.SqliteDb.OwnerOnly;
+                }
+            }
+        }
+
         return (dataDir, LockDataDir(dataDir));
     }
 
@@ -278,7 +305,7 @@ public static class NudgeServer
         var path = Path.Combine(dataDir, "nudge.lock");
         try
         {
-            return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            return new FileStream(path, Sqlite.SqliteDb.OwnerOnlyFile(FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None));
         }
         catch (IOException e)
         {
@@ -290,6 +317,9 @@ public static class NudgeServer
     public static Uri BaseAddress(WebApplication app) =>
         new(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
 
+    private static string Journeys(WebApplication app) =>
+        app.Services.GetRequiredService<JourneyRuntime>().Journeys.Count is var n && n == 1 ? "1 journey" : $"{n} journeys";
+
     private static void AnnounceFunctions(WebApplication app, string? dataDir)
     {
         var url = BaseAddress(app).ToString().TrimEnd('/');
@@ -297,7 +327,7 @@ public static class NudgeServer
         var store = dataDir is null ? o.Store.Kind : $"{o.Store.Kind} in {dataDir}";
         var lines = new[]
         {
-            $"Nudge is listening on {url} (Azure Functions custom handler; store {store}; workers off; {app.Services.GetRequiredService<JourneyRuntime>().Journeys.Count} journeys from {Path.GetFullPath(o.Journeys.Dir)})",
+            $"Nudge is listening on {url} (Azure Functions custom handler; store {store}; workers off; {Journeys(app)} from {Path.GetFullPath(o.Journeys.Dir)})",
             $"  Functions: {string.Join(", ", FunctionsHost.Functions)} (POST {url}/<function>)",
             $"  Channels: {DeliverySetup.Describe(app.Services.GetRequiredService<SendStage>().Channels)}",
         };
@@ -311,7 +341,7 @@ public static class NudgeServer
         var o = app.Services.GetRequiredService<IOptions<NudgeOptions>>().Value;
         var lines = new List<string>
         {
-            $"Nudge is listening on {url} (data in {dataDir}; workers {(o.Workers.Enabled ? "on" : "off")}; {app.Services.GetRequiredService<JourneyRuntime>().Journeys.Count} journeys from {Path.GetFullPath(o.Journeys.Dir)})",
+            $"Nudge is listening on {url} (data in {dataDir}; workers {(o.Workers.Enabled ? "on" : "off")}; {Journeys(app)} from {Path.GetFullPath(o.Journeys.Dir)})",
             $"  Track API (Customer.io):  {url}/api/v1/...   HTTP Basic  site id : API key",
             $"  Segment API:              {url}/v1/...       HTTP Basic  write key as user name (or writeKey in the body)",
             $"  Admin API:                {url}/admin/v1/... Authorization: Bearer <admin key>",

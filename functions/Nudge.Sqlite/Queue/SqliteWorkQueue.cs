@@ -51,6 +51,7 @@ public sealed class SqliteWorkQueue : IWorkQueue, IAsyncDisposable
     /// </summary>
     public static async Task<SqliteWorkQueue> OpenAsync(string path, TimeProvider time, int maxDeliveries = 5, CancellationToken ct = default)
     {
+        SqliteDb.MakePrivate(path);
         var q = new SqliteWorkQueue(path, time, maxDeliveries);
         q._appendConnection = await SqliteDb.OpenAsync(q._cs, durable: true, ct);
         await SqliteDb.ExecAsync(q._appendConnection, Schema, ct);

@@ -73,6 +73,7 @@ public sealed partial class SqliteStore : IStore, IAsyncDisposable
     /// <summary>Opens the store; <paramref name="durable"/> false is only for simulations and benchmarks (commits are not fsynced).</summary>
     public static async Task<SqliteStore> OpenAsync(string path, bool durable, CancellationToken ct = default)
     {
+        SqliteDb.MakePrivate(path);
         var store = new SqliteStore(path) { _durable = durable };
         store._writeConnection = await SqliteDb.OpenAsync(store._cs, durable, ct);
         await SqliteDb.ExecAsync(store._writeConnection, Schema, ct);
