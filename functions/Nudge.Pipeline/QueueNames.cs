@@ -1,6 +1,6 @@
 namespace Nudge.Pipeline;
 
-/// <summary>The pipeline's queues (DESIGN.md): one per stage input.</summary>
+/// <summary>The pipeline's queues (docs/architecture.md, The pipeline): one per stage input.</summary>
 public static class QueueNames
 {
     public const string Events = "events";

@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 
 namespace Nudge.Functions.Tests;
 
-/// <summary>How the host encodes a queue message body in Data (facts/functions-custom-handler.md).</summary>
+/// <summary>How the host encodes a queue message body in Data (docs/architecture.md, Azure Functions).</summary>
 public enum BodyEncoding
 {
     /// <summary>What the host sends: JsonConvert.SerializeObject of the body string, i.e. a JSON string holding a quoted string.</summary>
