@@ -318,8 +318,19 @@ public sealed class DashboardTests(DashboardFixture f) : IClassFixture<Dashboard
     /// <summary>Expected tone of every status and metric badge: reached is good, not reached bad, on the way neutral.</summary>
     private static readonly Dictionary<string, string> StatusTones = new(StringComparer.Ordinal)
     {
-        ["drafted"] = "neutral", ["attempted"] = "neutral", ["sent"] = "neutral", ["delivered"] = "good", ["opened"] = "good", ["clicked"] = "good",
-        ["converted"] = "good", ["bounced"] = "bad", ["dropped"] = "bad", ["failed"] = "bad", ["undeliverable"] = "bad", ["spammed"] = "bad", ["unsubscribed"] = "bad",
+        ["drafted"] = "neutral",
+        ["attempted"] = "neutral",
+        ["sent"] = "neutral",
+        ["delivered"] = "good",
+        ["opened"] = "good",
+        ["clicked"] = "good",
+        ["converted"] = "good",
+        ["bounced"] = "bad",
+        ["dropped"] = "bad",
+        ["failed"] = "bad",
+        ["undeliverable"] = "bad",
+        ["spammed"] = "bad",
+        ["unsubscribed"] = "bad",
     };
 
     /// <summary>The tone, text and painted background of every badge on the page.</summary>
