@@ -58,6 +58,13 @@ public interface IPushProvider
     /// <summary>"apns", "fcm" or "sandbox": used in message records and circuit breaker names.</summary>
     string Name { get; }
 
+    /// <summary>
+    /// Whether Nudge hears from this provider that a message it accepted reached its recipient (a delivery receipt by
+    /// webhook or status callback that Nudge is set up to receive). When false, "delivered" is not known for its messages
+    /// and a delivery rate of them means nothing: reports say "not reported" instead of 0 %.
+    /// </summary>
+    bool ReportsDelivery { get; }
+
     Task<SendOutcome> SendAsync(PushRequest request, CancellationToken ct);
 }
 
@@ -66,6 +73,13 @@ public interface ISmsProvider
 {
     string Name { get; }
 
+    /// <summary>
+    /// Whether Nudge hears from this provider that a message it accepted reached its recipient (a delivery receipt by
+    /// webhook or status callback that Nudge is set up to receive). When false, "delivered" is not known for its messages
+    /// and a delivery rate of them means nothing: reports say "not reported" instead of 0 %.
+    /// </summary>
+    bool ReportsDelivery { get; }
+
     Task<SendOutcome> SendAsync(SmsRequest request, CancellationToken ct);
 }
 
@@ -73,6 +87,13 @@ public interface ISmsProvider
 public interface IEmailProvider
 {
     string Name { get; }
+
+    /// <summary>
+    /// Whether Nudge hears from this provider that a message it accepted reached its recipient (a delivery receipt by
+    /// webhook or status callback that Nudge is set up to receive). When false, "delivered" is not known for its messages
+    /// and a delivery rate of them means nothing: reports say "not reported" instead of 0 %.
+    /// </summary>
+    bool ReportsDelivery { get; }
 
     Task<SendOutcome> SendAsync(EmailRequest request, CancellationToken ct);
 }

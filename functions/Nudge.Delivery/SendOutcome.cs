@@ -38,6 +38,12 @@ public sealed record SendOutcome(OutcomeKind Kind, string? ProviderId, string? R
     /// </summary>
     public string? ApnsEnvironment { get; init; }
 
+    /// <summary>
+    /// The provider knows the message reached its recipient as it accepted it (the sandbox, where nothing leaves the
+    /// machine): the send stage records delivered right after sent, as a provider's delivery report would.
+    /// </summary>
+    public bool Delivered { get; init; }
+
     public static SendOutcome Sent(string? providerId) => new(OutcomeKind.Sent, providerId, null, null, null);
 
     public static SendOutcome InvalidToken(string detail) => new(OutcomeKind.InvalidToken, null, DeliveryReason.InvalidToken, detail, null);

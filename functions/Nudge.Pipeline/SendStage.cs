@@ -481,15 +481,17 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
         // Work on other records runs only once the outcome is recorded, which succeeds only while this attempt's claim holds.
         var effects = new List<Func<Task>>();
 
-        // The delivery event of a status this attempt gives the message, kept in the same session once the outcome is recorded.
-        // Each path below records exactly one status of its own.
-        DeliveryEvent? recorded = null;
-        void Event(string status, string? reason, MessageDelivery? d)
+        // The delivery events of the statuses this attempt gives the message, kept in the same session once the outcome is
+        // recorded. Each path below records one status of its own (sent may be followed by delivered, see below).
+        var recorded = new List<DeliveryEvent>(1);
+        void Keep(DeliveryEvent e)
         {
-            var e = DeliveryEvent.For(m, status, now, reason, d?.Recipient, d?.ProviderId) with { RecordedAt = now };
-            recorded = e;
+            e = e with { RecordedAt = now };
+            recorded.Add(e);
             effects.Add(() => s.AppendDeliveryEventAsync(e));
         }
+
+        void Event(string status, string? reason, MessageDelivery? d) => Keep(DeliveryEvent.For(m, status, now, reason, d?.Recipient, d?.ProviderId));
 
         async Task RecordAsync()
         {
@@ -509,9 +511,9 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
                     await effect();
                 }
 
-                if (recorded is not null)
+                foreach (var e in recorded)
                 {
-                    PipelineTelemetry.MessageStatus(recorded);
+                    PipelineTelemetry.MessageStatus(e);
                 }
             }
         }
@@ -550,6 +552,7 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
 
         DateTimeOffset? next = null;
         string? retryReason = null;
+        MessageDelivery? deliveredAtOnce = null;
         foreach (var r in a.Results)
         {
             var d = deliveries[r.Index];
@@ -586,6 +589,10 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
                 case OutcomeKind.Sent:
                     (d.Status, d.ProviderId, d.Reason, d.Detail) = (DeliveryStatus.Sent, o.ProviderId, null, null);
                     m.EstimatedCost = o.EstimatedCost ?? m.EstimatedCost;
+                    if (o.Delivered)
+                    {
+                        deliveredAtOnce ??= d;
+                    }
 
                     if (o.ApnsEnvironment is { } env)
                     {
@@ -683,6 +690,15 @@ public sealed class SendStage(IStore store, ChannelSet channels, SendOptions? op
             var sentReason = sent.Provider == SandboxProvider.ProviderName ? "sandbox" : null;
             m.History.Add(new StatusChange(MessageStatus.Sent, now, sentReason));
             Event(MessageStatus.Sent, sentReason, sent);
+
+            // The provider reported delivery with its answer (the sandbox): recorded through the status model with the
+            // provider's key, exactly as a delivery report from its webhook would be, so reports, log and status agree.
+            if (deliveredAtOnce is { } dd
+                && StatusTransitions.Apply(m, MessageStatus.Delivered, now, null, dd.Provider, $"{dd.ProviderId}:delivered", dd.Recipient, dd.ProviderId) is { } delivered)
+            {
+                Keep(delivered);
+            }
+
             await RecordAsync();
             return;
         }

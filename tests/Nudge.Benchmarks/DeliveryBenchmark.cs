@@ -501,6 +501,8 @@ internal static class DeliveryBenchmark
 
         public string Name => name;
 
+        public bool ReportsDelivery => false;
+
         public Task<SendOutcome> SendAsync(PushRequest request, CancellationToken ct) => Sent;
     }
 
@@ -745,6 +747,8 @@ internal static class DeliveryBenchmark
     private sealed class TimedPush(IPushProvider inner, PhaseTimes times) : IPushProvider
     {
         public string Name => inner.Name;
+
+        public bool ReportsDelivery => inner.ReportsDelivery;
 
         public Task<SendOutcome> SendAsync(PushRequest request, CancellationToken ct) => times.Time(Phase.Provider, () => inner.SendAsync(request, ct));
     }

@@ -4,10 +4,10 @@ using Nudge.Host.Tests;
 namespace Nudge.Dashboard.Tests;
 
 /// <summary>
-/// One embedded server on a real loopback port, seeded through the public APIs with two shoppers who went through
-/// cart_recovery (push on iOS and Android, email, SMS), plus one headless Debian chromium driven by Playwright.
+/// One embedded server on a real loopback port, seeded through the public APIs by the fixture that derives from this,
+/// plus one headless Debian chromium driven by Playwright.
 /// </summary>
-public sealed class DashboardFixture : IAsyncLifetime
+public abstract class BrowserFixture : IAsyncLifetime
 {
     /// <summary>
     /// The system browser: Debian chromium, or NUDGE_CHROMIUM (the GitHub runner's preinstalled Chrome). Playwright's
@@ -27,9 +27,6 @@ public sealed class DashboardFixture : IAsyncLifetime
 
     public Uri BaseAddress => new(Server.Track.BaseAddress!, "/");
 
-    /// <summary>Email of the iOS shopper, who got push, email and SMS.</summary>
-    public string IosEmail { get; private set; } = "";
-
     /// <summary>Whether the tests can run: chromium is installed. In CI a missing browser fails instead (see <see cref="BrowserFactAttribute"/>).</summary>
     public static bool ChromiumInstalled => File.Exists(ChromiumPath);
 
@@ -45,14 +42,61 @@ public sealed class DashboardFixture : IAsyncLifetime
             return;
         }
 
-        Server = await JourneyServer.StartAsync();
-        IosEmail = await ShopperAsync("ios");
-        await ShopperAsync("android");
-        await BuyerAsync();
-        await Server.AdvanceAsync(TimeSpan.FromDays(2));
-
+        Server = await StartServerAsync();
+        await SeedAsync();
         _playwright = await Playwright.CreateAsync();
         Browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions { ExecutablePath = ChromiumPath, Headless = true, Args = ChromiumArgs });
+    }
+
+    /// <summary>The server the dashboard reads (the sandbox on every channel unless a fixture says otherwise).</summary>
+    protected virtual Task<JourneyServer> StartServerAsync() => JourneyServer.StartAsync();
+
+    /// <summary>Puts the fixture's people and messages in <see cref="Server"/>.</summary>
+    protected abstract Task SeedAsync();
+
+    /// <summary>A fresh page (own sessionStorage) at /dashboard, signed in with the admin key.</summary>
+    public async Task<IPage> SignedInPageAsync(string hash = "")
+    {
+        var page = await Browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
+        await page.GotoAsync(new Uri(BaseAddress, "/dashboard" + hash).ToString());
+        await page.FillAsync("#key", NudgeServerFixture.AdminKey);
+        await page.ClickAsync("#login button[type=submit]");
+        await page.WaitForSelectorAsync("#nav:not([hidden])");
+        return page;
+    }
+
+    public virtual async Task DisposeAsync()
+    {
+        if (_playwright is null)
+        {
+            return;
+        }
+
+        await Browser.DisposeAsync();
+        _playwright.Dispose();
+        await Server.DisposeAsync();
+        Directory.Delete(Server.DataDir, recursive: true);
+    }
+}
+
+/// <summary>
+/// The sandbox on every channel, seeded with two shoppers who went through cart_recovery (push on iOS and Android,
+/// email, SMS) and a buyer who left it early.
+/// </summary>
+public sealed class DashboardFixture : BrowserFixture
+{
+    /// <summary>Email of the iOS shopper, who got push, email and SMS.</summary>
+    public string IosEmail { get; private set; } = "";
+
+    /// <summary>Customer id of the buyer, whose push step ended undeliverable (no device).</summary>
+    public string BuyerId { get; private set; } = "";
+
+    protected override async Task SeedAsync()
+    {
+        IosEmail = await ShopperAsync("ios");
+        await ShopperAsync("android");
+        BuyerId = await BuyerAsync();
+        await Server.AdvanceAsync(TimeSpan.FromDays(2));
     }
 
     /// <summary>A shopper with a device on <paramref name="platform"/> who leaves a high-value cart (push, then email, then SMS).</summary>
@@ -77,7 +121,7 @@ public sealed class DashboardFixture : IAsyncLifetime
     /// A shopper with no way to reach them (no device, email or phone) who buys during the 4 h wait after the push: their
     /// instance leaves cart recovery at wait_4h, and their push step ends undeliverable.
     /// </summary>
-    private async Task BuyerAsync()
+    private async Task<string> BuyerAsync()
     {
         var id = Server.IdFor("cart_recovery", heldOut: false, "dash-buyer");
         await Server.SendAsync(HttpMethod.Put, $"/api/v1/customers/{id}", """{"first_name":"Bo","timezone":"UTC"}""");
@@ -85,30 +129,7 @@ public sealed class DashboardFixture : IAsyncLifetime
         await Server.AdvanceAsync(TimeSpan.FromHours(1));
         await Server.SendAsync(HttpMethod.Post, $"/api/v1/customers/{id}/events", """{"name":"purchase","data":{"cart_id":"c9"}}""");
         await Server.AdvanceAsync(TimeSpan.FromMinutes(1));
-    }
-
-    /// <summary>A fresh page (own sessionStorage) at /dashboard, signed in with the admin key.</summary>
-    public async Task<IPage> SignedInPageAsync(string hash = "")
-    {
-        var page = await Browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
-        await page.GotoAsync(new Uri(BaseAddress, "/dashboard" + hash).ToString());
-        await page.FillAsync("#key", NudgeServerFixture.AdminKey);
-        await page.ClickAsync("#login button[type=submit]");
-        await page.WaitForSelectorAsync("#nav:not([hidden])");
-        return page;
-    }
-
-    public async Task DisposeAsync()
-    {
-        if (_playwright is null)
-        {
-            return;
-        }
-
-        await Browser.DisposeAsync();
-        _playwright.Dispose();
-        await Server.DisposeAsync();
-        Directory.Delete(Server.DataDir, recursive: true);
+        return id;
     }
 }
 
@@ -122,9 +143,9 @@ public sealed class BrowserFactAttribute : FactAttribute
 
     public BrowserFactAttribute()
     {
-        if (!DashboardFixture.ChromiumInstalled && !InCi)
+        if (!BrowserFixture.ChromiumInstalled && !InCi)
         {
-            Skip = $"{DashboardFixture.ChromiumPath} is missing: apt-get install -y chromium";
+            Skip = $"{BrowserFixture.ChromiumPath} is missing: apt-get install -y chromium";
         }
     }
 }

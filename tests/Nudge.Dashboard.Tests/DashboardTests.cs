@@ -10,7 +10,7 @@ public sealed class DashboardTests(DashboardFixture f) : IClassFixture<Dashboard
     /// <summary>When set (a folder), each view's screenshot is written there: the README's images come from this.</summary>
     private static readonly string? ScreenshotDir = Environment.GetEnvironmentVariable("NUDGE_DASHBOARD_SCREENSHOTS");
 
-    private static async Task ScreenshotAsync(IPage page, string name)
+    internal static async Task ScreenshotAsync(IPage page, string name)
     {
         if (!string.IsNullOrEmpty(ScreenshotDir))
         {
@@ -283,16 +283,143 @@ public sealed class DashboardTests(DashboardFixture f) : IClassFixture<Dashboard
     }
 
     [BrowserFact]
-    public async Task DeliveryHealth_DrawsTheDeliveredRateChartPerPlatform()
+    public async Task DeliveryHealth_DrawsTheDeliveredRateChartPerPlatform_EveryLabelInside()
     {
         var page = await f.SignedInPageAsync("#/health");
-        await page.WaitForSelectorAsync("#delivery-chart");
-        Assert.True(await page.Locator("#delivery-chart circle").CountAsync() > 0);
+        var chart = page.Locator("#delivery-chart");
+        await chart.WaitForAsync();
+
+        // Push and email on the first day, SMS on the second: a bar each, every label (the last day's too) inside the drawing.
+        Assert.Equal(["email", "push android", "push ios", "sms"], (await chart.Locator("rect.rate-bar").EvaluateAllAsync<string[]>("bars => bars.map(b => b.dataset.series)")).Order());
+        Assert.Equal(7, await chart.Locator("text.day").CountAsync());
+        Assert.Empty(await TextOutsideAsync(chart));
         var legend = await page.TextContentAsync(".legend") ?? "";
         Assert.Contains("push ios", legend, StringComparison.Ordinal);
         Assert.Contains("push android", legend, StringComparison.Ordinal);
         Assert.Contains("have a push token", await page.TextContentAsync("#coverage") ?? "", StringComparison.Ordinal);
         await ScreenshotAsync(page, "health");
         await page.CloseAsync();
+    }
+
+    [BrowserFact]
+    public async Task DeliveryHealth_SandboxDeliversEveryChannel_NoChannelAtZero()
+    {
+        var page = await f.SignedInPageAsync("#/health");
+        var rates = await RatesAsync(page.Locator("table.by-channel"), channel: 0, platform: 1, rate: 5);
+
+        // Every channel the sandbox sent on is at 100 %; the buyer's push, which reached no device, was never sent.
+        Assert.Equal(["email", "push", "push android", "push ios", "sms"], rates.Keys.Order());
+        Assert.All(["email", "push android", "push ios", "sms"], k => Assert.Equal("100.0 %", rates[k]));
+        Assert.Equal("–", rates["push"]);
+        Assert.True(await page.IsHiddenAsync("#delivery-not-reported"));
+        await page.CloseAsync();
+    }
+
+    /// <summary>Expected tone of every status and metric badge: reached is good, not reached bad, on the way neutral.</summary>
+    private static readonly Dictionary<string, string> StatusTones = new(StringComparer.Ordinal)
+    {
+        ["drafted"] = "neutral",
+        ["attempted"] = "neutral",
+        ["sent"] = "neutral",
+        ["delivered"] = "good",
+        ["opened"] = "good",
+        ["clicked"] = "good",
+        ["converted"] = "good",
+        ["bounced"] = "bad",
+        ["dropped"] = "bad",
+        ["failed"] = "bad",
+        ["undeliverable"] = "bad",
+        ["spammed"] = "bad",
+        ["unsubscribed"] = "bad",
+    };
+
+    /// <summary>The tone, text and painted background of every badge on the page.</summary>
+    private static async Task<List<(string Tone, string Text, string Background)>> BadgesAsync(IPage page, string scope = "#view")
+    {
+        var found = await page.Locator(scope + " .pill").EvaluateAllAsync<string[][]>(
+            "pills => pills.map(p => [p.dataset.tone, p.textContent.trim(), getComputedStyle(p).backgroundColor])");
+        return [.. found.Select(b => (b[0], b[1], b[2]))];
+    }
+
+    private static async Task<string> ToneInRowAsync(IPage page, string table, string row) =>
+        (await page.Locator($"{table} tr", new() { HasText = row }).Locator(".pill").GetAttributeAsync("data-tone"))!;
+
+    [BrowserFact]
+    public async Task Badges_ColourFollowsMeaning_InEveryView()
+    {
+        var badges = new List<(string Tone, string Text, string Background)>();
+        var page = await f.SignedInPageAsync("#/person?q=" + Uri.EscapeDataString(f.IosEmail));
+        await page.WaitForSelectorAsync("#person-name");
+
+        // Consent by what it means: subscribed to email (unsubscribed false) and SMS consent given are both good.
+        Assert.Equal("good", await ToneInRowAsync(page, "#consent", "Email unsubscribed"));
+        Assert.Equal("false", await page.Locator("#consent tr", new() { HasText = "Email unsubscribed" }).Locator(".pill").TextContentAsync());
+        var sms = page.Locator("#consent tbody tr").First;
+        Assert.Equal(("SMS", "good"), (await sms.Locator("td").First.TextContentAsync(), await sms.Locator(".pill").GetAttributeAsync("data-tone")));
+        badges.AddRange(await BadgesAsync(page));
+        Assert.Contains(badges, b => b == ("good", "active", b.Background)); // the device
+        Assert.Contains(badges, b => b.Text == "completed" && b.Tone == "neutral"); // the journey instance
+
+        // The buyer: the push that could not reach anyone is bad (it says "deliver" but means the opposite); their
+        // instance, which reached the journey's goal, is good.
+        await page.FillAsync("#person-q", f.BuyerId);
+        await page.ClickAsync("#person-search button");
+        await Assertions.Expect(page.Locator("#person-name")).ToHaveTextAsync(f.BuyerId);
+        var buyer = await BadgesAsync(page);
+        Assert.Contains(buyer, b => b.Text == "undeliverable" && b.Tone == "bad");
+        Assert.Contains(buyer, b => b.Text == "converted" && b.Tone == "good");
+        badges.AddRange(buyer);
+
+        await page.GotoAsync(new Uri(f.BaseAddress, "/dashboard#/messages?view=events&limit=500").ToString());
+        await page.Locator("#log tbody tr").First.WaitForAsync();
+        var log = await BadgesAsync(page, "#log");
+        Assert.Contains(log, b => b.Text == "sent");
+        badges.AddRange(log);
+
+        foreach (var b in badges.Where(b => StatusTones.ContainsKey(b.Text)))
+        {
+            Assert.True(StatusTones[b.Text] == b.Tone, $"{b.Text} is {b.Tone}, not {StatusTones[b.Text]}");
+        }
+
+        // One colour per tone, everywhere: green, red and grey.
+        var colours = badges.GroupBy(b => b.Tone).ToDictionary(g => g.Key, g => Assert.Single(g.Select(b => b.Background).Distinct()));
+        Assert.Equal(("rgb(209, 242, 221)", "rgb(253, 224, 221)", "rgb(228, 231, 236)"), (colours["good"], colours["bad"], colours["neutral"]));
+        await page.CloseAsync();
+    }
+
+    [BrowserFact]
+    public async Task Person_JourneySteps_ShowEachMessageAsItStandsNow()
+    {
+        var page = await f.SignedInPageAsync("#/person?q=" + Uri.EscapeDataString(f.IosEmail));
+        var steps = page.Locator("table.journey-instances ul.steps");
+        await steps.First.WaitForAsync();
+
+        foreach (var step in new[] { "push", "email", "sms" })
+        {
+            await Assertions.Expect(steps.Locator($"li[data-step={step}] .pill")).ToHaveTextAsync("delivered");
+        }
+
+        Assert.DoesNotContain("drafted", await steps.TextContentAsync() ?? "", StringComparison.Ordinal);
+        await page.CloseAsync();
+    }
+
+    /// <summary>Text in the chart whose box reaches outside the SVG's (a clipped label).</summary>
+    internal static Task<string[]> TextOutsideAsync(ILocator svg) => svg.EvaluateAsync<string[]>(
+        """
+        svg => {
+          const b = svg.getBoundingClientRect();
+          const texts = [...svg.querySelectorAll("text")];
+          if (texts.length === 0) return ["no text at all"];
+          return texts.filter(t => { const r = t.getBoundingClientRect(); return r.left < b.left || r.right > b.right || r.top < b.top || r.bottom > b.bottom; })
+            .map(t => t.textContent);
+        }
+        """);
+
+    /// <summary>The rate column of a table by "channel platform" (platform left out when empty).</summary>
+    internal static async Task<Dictionary<string, string>> RatesAsync(ILocator table, int channel, int platform, int rate)
+    {
+        await table.Locator("tbody tr").First.WaitForAsync();
+        var rows = await table.Locator("tbody tr").EvaluateAllAsync<string[][]>("rows => rows.map(r => [...r.cells].map(c => c.textContent.trim()))");
+        return rows.GroupBy(r => (r[channel] + " " + r[platform]).Trim()).ToDictionary(g => g.Key, g => Assert.Single(g.Select(r => r[rate]).Distinct()));
     }
 }

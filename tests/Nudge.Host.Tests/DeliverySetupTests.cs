@@ -26,6 +26,37 @@ public class DeliverySetupTests
     }
 
     [Fact]
+    public void ReportsDelivery_Sandbox_TwilioWithAPublicAddress_SendGridWithItsWebhookKey_NeverSmtp()
+    {
+        Dictionary<string, string?> Twilio() => new()
+        {
+            ["Nudge:Providers:Twilio:AccountSid"] = "AC0123456789abcdef0123456789abcdef",
+            ["Nudge:Providers:Twilio:AuthToken"] = "token-0123456789",
+            ["Nudge:Providers:Twilio:MessagingServiceSid"] = "MG0123456789ABCDEF0123456789ABCDEF",
+        };
+        Dictionary<string, string?> Email(string provider, string? webhookKey = null) => new()
+        {
+            ["Nudge:Providers:Email:Provider"] = provider,
+            ["Nudge:Providers:Email:From"] = "shop@example.com",
+            ["Nudge:Providers:Email:Smtp:Host"] = "127.0.0.1",
+            ["Nudge:Providers:Email:SendGrid:ApiKey"] = "SG.key",
+            ["Nudge:Providers:Email:SendGrid:WebhookPublicKey"] = webhookKey,
+        };
+
+        var (sandbox, _) = Load([]);
+        Assert.True(sandbox.Ios.ReportsDelivery && sandbox.Android.ReportsDelivery && sandbox.Sms.ReportsDelivery && sandbox.Email.ReportsDelivery);
+
+        // Twilio reports through the status callback, which each SMS carries only when Nudge has a public address.
+        Assert.False(Load(Twilio()).Channels.Sms.ReportsDelivery);
+        Assert.True(Load(Twilio(), new NudgeOptions { PublicBaseUrl = "https://nudge.example.com" }).Channels.Sms.ReportsDelivery);
+        Assert.True(Load(new(Twilio()) { ["Nudge:Providers:Twilio:StatusCallbackBaseUrl"] = "https://nudge.example.com" }).Channels.Sms.ReportsDelivery);
+
+        Assert.False(Load(Email("smtp")).Channels.Email.ReportsDelivery);
+        Assert.False(Load(Email("sendgrid")).Channels.Email.ReportsDelivery);
+        Assert.True(Load(Email("sendgrid", webhookKey: "MFkw")).Channels.Email.ReportsDelivery);
+    }
+
+    [Fact]
     public void WrongSettings_StopStartUpListingEveryProblem_WithoutTheSecrets()
     {
         var e = Assert.Throws<InvalidOperationException>(() => Load(new()

@@ -124,7 +124,7 @@ public sealed class ExampleJourneyTests : IAsyncLifetime
         await _server.AdvanceAsync(TimeSpan.FromMinutes(5));
         var sms = Assert.Single(await MessagesAsync(id, "payment_failed"));
         Assert.Equal("sms", sms["channel"]!.GetValue<string>());
-        Assert.Equal("sent", sms["status"]!.GetValue<string>());
+        Assert.Equal("delivered", sms["status"]!.GetValue<string>());
         Assert.StartsWith("Your payment for order o-77", sms["content"]!["body"]!.GetValue<string>(), StringComparison.Ordinal);
     }
 
@@ -138,11 +138,11 @@ public sealed class ExampleJourneyTests : IAsyncLifetime
         }
 
         var msgs = await MessagesAsync(id, "back_in_stock");
-        Assert.Equal(["sent", "sent", "undeliverable"], msgs.Select(m => m["status"]!.GetValue<string>()).Order(StringComparer.Ordinal));
+        Assert.Equal(["delivered", "delivered", "undeliverable"], msgs.Select(m => m["status"]!.GetValue<string>()).Order(StringComparer.Ordinal));
         Assert.Equal("frequency_capped", Assert.Single(msgs, m => m["status"]!.GetValue<string>() == "undeliverable")["reason"]!.GetValue<string>());
 
         await _server.AdvanceAsync(TimeSpan.FromHours(25));
         await TrackAsync(id, "back_in_stock", """{"product_id":"d","product_name":"Item d"}""");
-        Assert.Equal(3, (await MessagesAsync(id, "back_in_stock")).Count(m => m["status"]!.GetValue<string>() == "sent"));
+        Assert.Equal(3, (await MessagesAsync(id, "back_in_stock")).Count(m => m["status"]!.GetValue<string>() == "delivered"));
     }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -43,6 +44,24 @@ public sealed class SimulationTests : IDisposable
         // The scenario's lines come first, in the order written, with the JSON as people write it.
         Assert.Contains(@"identify: email=""dana@example.com"", first_name=""Dana"", phone=""+1 415 555 2671""", output);
         Assert.True(lines.IndexOf(Line("device: ios token …e4d3")) < lines.IndexOf(Line("event add_to_cart")));
+    }
+
+    /// <summary>The README's step 5 shows what the command prints, line for line.</summary>
+    [Fact]
+    public async Task TheReadme_ShowsWhatTheQuickstartSimulationPrints()
+    {
+        var (code, output, errors) = await SimulateAsync(Quickstart, Journeys);
+        Assert.True(code == 0, errors + output);
+        var readme = File.ReadAllText(Path.Combine(TestEnvironment.RepositoryRoot(), "README.md"));
+        var block = Regex.Match(readme, "<!-- simulate-quickstart:start -->\n```\n(.*?)```\n<!-- simulate-quickstart:end -->", RegexOptions.Singleline);
+        Assert.True(block.Success, "README.md has no simulate-quickstart block");
+
+        // The first line names the file and folder as given: relative in the README (run from the repository root).
+        var shown = block.Groups[1].Value.ReplaceLineEndings("\n").Split('\n');
+        var printed = output.ReplaceLineEndings("\n").Split('\n');
+        Assert.Equal("Simulating scenarios/quickstart.yaml against 7 journeys from journeys", shown[0]);
+        Assert.StartsWith($"Simulating {Quickstart} against 7 journeys from ", printed[0]);
+        Assert.Equal(printed[1..].ToList(), shown[1..].ToList());
     }
 
     [Fact]

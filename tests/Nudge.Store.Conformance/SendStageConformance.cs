@@ -114,20 +114,56 @@ public abstract class SendStageConformance : IAsyncLifetime
     private async Task<Message> GetAsync(string id) => (await _store.GetMessageAsync(id))!;
 
     [Fact]
-    public async Task Sandbox_RecordsTheRenderedMessageAndMarksItSent()
+    public async Task Sandbox_RecordsTheRenderedMessageAndReportsItDelivered()
     {
         await AddAsync(Push("m1", "good"));
         var stage = new SendStage(_store, ChannelSet.Sandbox(_clock));
 
         Assert.Equal(1, await stage.RunReadyAsync(T0, 10, default));
 
+        // Sent, then delivered through the status model, with a delivery event each: reports, log and status agree.
         var m = await GetAsync("m1");
-        Assert.Equal(MessageStatus.Sent, m.Status);
+        Assert.Equal(MessageStatus.Delivered, m.Status);
+        Assert.Equal([MessageStatus.Drafted, MessageStatus.Sent, MessageStatus.Delivered], m.History.Select(h => h.Status));
+        Assert.Equal("sandbox", m.History[^1].Source);
+        var events = await _store.GetDeliveryEventsAsync(new DeliveryEventQuery(T0, T0.AddMinutes(1), 10));
+        Assert.Equal([MessageStatus.Delivered, MessageStatus.Sent], events.Select(e => e.Metric).Order(StringComparer.Ordinal));
+        Assert.All(events, e => Assert.Equal(("m1", "ios", "good"), (e.MessageId, e.Platform, e.Recipient)));
         Assert.False(m.Ready);
         Assert.Equal("sandbox", Assert.Single(m.Deliveries).Provider);
         var o = Assert.Single(await _store.GetOutboxAsync(10));
         Assert.Equal("Your cart", (string?)o.Content["title"]);
         Assert.Equal(0, await stage.RunReadyAsync(T0.AddHours(1), 10, default));
+    }
+
+    [Fact]
+    public async Task Sandbox_EverySmsAndEmailDelivered_PushLeftToTheAppWhenItReports()
+    {
+        var sandbox = new SandboxProvider(reportPushDelivered: false);
+        var email = new Message
+        {
+            Id = "m3",
+            ProfileKey = "k1",
+            InstanceId = "i1",
+            JourneyId = "cart",
+            StepId = "email",
+            Channel = Channel.Email,
+            Status = MessageStatus.Drafted,
+            Ready = true,
+            CreatedAt = T0,
+            Recipients = ["u1@example.com"],
+            Content = new JsonObject { ["subject"] = "Hi", ["html"] = "<p>Hi</p>" },
+        };
+        await AddAsync(Push("m1", "good"), Sms("m2", "+15005550006", "Your cart"), email);
+        var stage = new SendStage(_store, new ChannelSet(sandbox, sandbox, sandbox, sandbox, _clock));
+
+        Assert.Equal(3, await stage.RunReadyAsync(T0, 10, default));
+
+        Assert.Equal(MessageStatus.Sent, (await GetAsync("m1")).Status); // the app's SDK reports it
+        Assert.Equal(MessageStatus.Delivered, (await GetAsync("m2")).Status);
+        Assert.Equal(MessageStatus.Delivered, (await GetAsync("m3")).Status);
+        var delivered = (await _store.GetDeliveryEventsAsync(new DeliveryEventQuery(T0, T0.AddMinutes(1), 10))).Where(e => e.Metric == MessageStatus.Delivered);
+        Assert.Equal(["email", "sms"], delivered.Select(e => e.Channel).Order(StringComparer.Ordinal));
     }
 
     [Fact]
@@ -598,6 +634,8 @@ public abstract class SendStageConformance : IAsyncLifetime
         private int _calls;
 
         public string Name => name;
+
+        public bool ReportsDelivery => false;
 
         public async Task<SendOutcome> SendAsync(PushRequest r, CancellationToken ct)
         {

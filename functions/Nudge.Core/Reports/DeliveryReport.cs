@@ -22,7 +22,14 @@ public sealed record DeliveryFigures(
     long Converted,
     double? DeliveryRate,
     double? OpenRate,
-    double? ConversionRate);
+    double? ConversionRate)
+{
+    /// <summary>
+    /// Whether delivered is reported for this channel and platform by the provider in use; null when not said (figures
+    /// across channels). When false, <see cref="DeliveryRate"/> is null: an unknown is not 0 %.
+    /// </summary>
+    public bool? DeliveryReported { get; init; }
+}
 
 /// <summary>How many non-deliveries of one metric and reason a channel and platform had.</summary>
 public sealed record FailureCount(string Metric, string Reason, string Channel, string? Platform, long Count);

@@ -72,6 +72,9 @@ public sealed class ApnsProvider : IPushProvider, IDisposable
 
     public string Name => "apns";
 
+    /// <summary>False: APNs gives no delivery receipt (the app's SDK may report delivered, see POST /api/v1/push/events).</summary>
+    public bool ReportsDelivery => false;
+
     /// <summary>
     /// The default handler: long-lived HTTP/2 connections (no lifetime limit, 1 h idle timeout, a PING every 60 s so dead
     /// connections are noticed), and up to <see cref="ApnsOptions.MaxConnectionsPerHost"/> connections per host when the

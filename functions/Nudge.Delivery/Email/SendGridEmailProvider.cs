@@ -60,6 +60,12 @@ public sealed class SendGridEmailProvider : IEmailProvider, IDisposable
     public string Name => "sendgrid";
 
     /// <summary>
+    /// True when the signed Event Webhook is set up (<see cref="SendGridEmailOptions.WebhookPublicKey"/>): SendGrid then
+    /// posts delivered, bounce and dropped to POST /webhooks/sendgrid.
+    /// </summary>
+    public bool ReportsDelivery => !string.IsNullOrWhiteSpace(_options.SendGrid.WebhookPublicKey);
+
+    /// <summary>
     /// Sends one message. Sent carries SendGrid's X-Message-Id. Throws <see cref="OperationCanceledException"/> only
     /// when <paramref name="ct"/> is cancelled and <see cref="ArgumentException"/> when the request has no MessageId.
     /// </summary>

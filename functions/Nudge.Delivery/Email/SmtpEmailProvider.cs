@@ -58,6 +58,9 @@ public sealed partial class SmtpEmailProvider : IEmailProvider, IAsyncDisposable
 
     public string Name => "smtp";
 
+    /// <summary>False: an SMTP server's 250 says it queued the mail, and nothing reports what happened next.</summary>
+    public bool ReportsDelivery => false;
+
     /// <summary>SMTP sessions opened so far (tests check that sends share them).</summary>
     internal int ConnectionsOpened => Volatile.Read(ref _connectionsOpened);
 

@@ -76,6 +76,9 @@ public sealed class FcmProvider : IPushProvider, IDisposable
     /// <inheritdoc/>
     public string Name => "fcm";
 
+    /// <summary>False: FCM gives no delivery receipt (the app's SDK may report delivered, see POST /api/v1/push/events).</summary>
+    public bool ReportsDelivery => false;
+
     /// <summary>The project messages are sent to (the override or the key's project_id).</summary>
     public string ProjectId { get; }
 

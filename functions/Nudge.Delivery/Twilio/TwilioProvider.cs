@@ -62,6 +62,12 @@ public sealed class TwilioProvider : ISmsProvider, IDisposable
     public string Name => "twilio";
 
     /// <summary>
+    /// True when each SMS carries a status callback (<see cref="SmsRequest.StatusCallback"/>, set by the sender when Nudge
+    /// has a public address): Twilio then posts delivered and undelivered to it. Default false.
+    /// </summary>
+    public bool ReportsDelivery { get; init; }
+
+    /// <summary>
     /// Sends one SMS. <see cref="OutcomeKind.Sent"/> carries the message SID, the segment count and the estimated cost
     /// (segments x <see cref="TwilioOptions.PricePerSegmentUsd"/>) from <see cref="SmsSegments"/>.
     /// </summary>

@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using Nudge.Core.Journeys;
 using Nudge.Core.Messages;
 using Nudge.Core.Profiles;
@@ -34,9 +35,20 @@ public static class JourneysApi
         })));
 
         g.MapGet("/profiles/{identifier}/journeys", async (IStore store, string identifier, CancellationToken ct) =>
-            await Resolve(store, identifier, ct) is { } key
-                ? Results.Json((await store.GetInstancesAsync(key, ct)).OrderByDescending(i => i.StartedAt).Select(Instance))
-                : NotFound(identifier));
+        {
+            if (await Resolve(store, identifier, ct) is not { } key)
+            {
+                return NotFound(identifier);
+            }
+
+            var views = new List<object>();
+            foreach (var i in (await store.GetInstancesAsync(key, ct)).OrderByDescending(i => i.StartedAt))
+            {
+                views.Add(Instance(i, await StepsAsync(store, i, ct)));
+            }
+
+            return Results.Json(views);
+        });
 
         g.MapGet("/profiles/{identifier}/messages", async (IStore store, string identifier, int? limit, CancellationToken ct) =>
         {
@@ -81,7 +93,34 @@ public static class JourneysApi
 
     private static IResult NotFound(string identifier) => Results.Json(new { error = $"no person '{identifier}'" }, statusCode: 404);
 
-    private static object Instance(JourneyInstance i) => new
+    /// <summary>
+    /// What each step recorded, with a send step's message as it stands now: the instance keeps the status the message was
+    /// drafted with (journey conditions read that), but the message moves on (sent, delivered, a fallback), so status and
+    /// reason are read from the message itself. A message no longer stored (retention) keeps what the step recorded.
+    /// </summary>
+    private static async Task<Dictionary<string, JsonObject>> StepsAsync(IStore store, JourneyInstance i, CancellationToken ct)
+    {
+        var steps = new Dictionary<string, JsonObject>(StringComparer.Ordinal);
+        foreach (var (step, recorded) in i.StepResults)
+        {
+            var view = (JsonObject)recorded.DeepClone();
+            if (recorded["message_id"] is JsonValue id && id.TryGetValue<string>(out var messageId) && await store.GetMessageAsync(messageId, ct) is { } m)
+            {
+                view["status"] = m.Status;
+                view["reason"] = m.Reason;
+                if (m.FallbackMessageId is { } fallback)
+                {
+                    view["fallback_message_id"] = fallback;
+                }
+            }
+
+            steps[step] = view;
+        }
+
+        return steps;
+    }
+
+    private static object Instance(JourneyInstance i, Dictionary<string, JsonObject> steps) => new
     {
         id = i.Id,
         journey_id = i.JourneyId,
@@ -96,7 +135,7 @@ public static class JourneysApi
         end_reason = i.EndReason,
         converted_at = i.ConvertedAt,
         trigger = new { name = i.Trigger.Name, event_id = i.Trigger.EventId, timestamp = i.Trigger.Timestamp, data = i.Trigger.Data },
-        steps = i.StepResults,
+        steps,
     };
 
     private static object MessageView(Message m) => new

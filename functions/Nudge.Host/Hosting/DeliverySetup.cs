@@ -30,7 +30,7 @@ public static class DeliverySetup
     {
         HttpMessageHandler? Handler(string name) => handlers?.Invoke(name);
         var problems = new List<string>();
-        var sandbox = new SandboxProvider();
+        var sandbox = new SandboxProvider(reportPushDelivered: nudge.Reports.PushSentCountsAsDelivered);
 
         IPushProvider android = sandbox;
         if (Bind<FcmOptions>(config, FcmOptions.SectionName, problems, sandboxOnly) is { } fcm)
@@ -39,11 +39,7 @@ public static class DeliverySetup
         }
 
         ISmsProvider sms = sandbox;
-        TwilioOptions? twilio = null;
-        if (Bind<TwilioOptions>(config, TwilioOptions.SectionName, problems, sandboxOnly) is { } t)
-        {
-            (twilio, sms) = (t, new TwilioProvider(t, time, Handler("twilio")));
-        }
+        var twilio = Bind<TwilioOptions>(config, TwilioOptions.SectionName, problems, sandboxOnly);
 
         IPushProvider ios = sandbox;
         if (Bind<ApnsOptions>(config, ApnsOptions.Section, problems, sandboxOnly) is { } apns)
@@ -71,6 +67,12 @@ public static class DeliverySetup
             {
                 problems.Add($"Nudge:PublicBaseUrl: '{baseText}' is not an absolute http(s) URL");
             }
+        }
+
+        if (twilio is not null)
+        {
+            // The send stage gives each SMS a status callback only when Nudge has a public address: only then does Twilio report delivery.
+            sms = new TwilioProvider(twilio, time, Handler("twilio")) { ReportsDelivery = publicBase is not null };
         }
 
         if (problems.Count > 0)

@@ -28,7 +28,7 @@ public static class ReportsApi
     {
         var g = app.MapAdminGroup();
 
-        g.MapGet("/reports/delivery", async (DeliveryReports reports, RetentionPurger retention, TimeProvider time, string? from, string? to, string? by,
+        g.MapGet("/reports/delivery", async (DeliveryReports reports, RetentionPurger retention, SendStage sends, TimeProvider time, string? from, string? to, string? by,
             CancellationToken ct) =>
         {
             if (by is not (null or "day"))
@@ -41,7 +41,7 @@ public static class ReportsApi
                 return Bad(Range(time, from, to).Error!);
             }
 
-            var report = await reports.BuildAsync(f, t, byDay: by == "day", ct);
+            var report = DeliveryReporting.Mark(await reports.BuildAsync(f, t, byDay: by == "day", ct), sends.Channels);
             var horizon = retention.MessagesHorizon();
             return Results.Json(f < horizon ? report with { Complete = false, PurgedBefore = horizon } : report, Json);
         });

@@ -83,8 +83,10 @@ public static class Simulator
             await app.StartAsync();
             var runtime = app.Services.GetRequiredService<JourneyRuntime>();
             var journeysDir = Path.GetFullPath(app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<NudgeOptions>>().Value.Journeys.Dir);
+            var shown = Path.GetRelativePath(Environment.CurrentDirectory, journeysDir);
+            shown = shown.StartsWith("..", StringComparison.Ordinal) || Path.IsPathRooted(shown) ? journeysDir : shown;
             await output.WriteLineAsync(
-                $"Simulating {scenario.File} against {runtime.Journeys.Count} {Plural(runtime.Journeys.Count, "journey")} from {journeysDir}");
+                $"Simulating {scenario.File} against {runtime.Journeys.Count} {Plural(runtime.Journeys.Count, "journey")} from {shown}");
             await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
                 $"Virtual clock from {start:dddd yyyy-MM-dd HH:mm} UTC; every channel is the sandbox, so nothing is sent."));
             if (scenario.Description is { } d)

@@ -9,7 +9,7 @@ const $ = (id) => document.getElementById(id);
 
 /** Creates an element: el("td", {class: "num"}, "text", child, ...). */
 function el(tag, attrs, ...children) {
-  const svg = ["svg", "path", "line", "text", "rect", "circle", "g", "polyline"].includes(tag);
+  const svg = ["svg", "path", "line", "text", "rect", "circle", "g", "polyline", "title"].includes(tag);
   const e = svg ? document.createElementNS("http://www.w3.org/2000/svg", tag) : document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v !== undefined && v !== null) e.setAttribute(k, String(v));
@@ -31,8 +31,43 @@ function table(headers, rows, numeric = [], cls = null) {
 
 const time = (t) => (t ? new Date(t).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z") : "");
 const pct = (r) => (r === null || r === undefined ? "–" : (r * 100).toFixed(1) + " %");
-const pill = (s) => el("span", { class: "pill " + (/deliver|sent|opened|clicked|converted|completed|active|true/.test(String(s)) ? "ok"
-  : /fail|bounce|invalid|drop|undeliver|spam|false/.test(String(s)) ? "bad" : "") }, String(s));
+
+// ---- badges: one meaning, one colour --------------------------------------------------------------------------------
+
+/**
+ * Every badge's colour, in one place: good is green, bad is red, anything else neutral grey. A value is judged for what
+ * it means to the person being reached, never by how its word looks ("undeliverable" is bad; "unsubscribed: false" good).
+ */
+const tones = {
+  // Message statuses and metrics: on the way is neutral, reached is good, not reached is bad.
+  status: {
+    drafted: "neutral", attempted: "neutral", sent: "neutral", delivered: "good", opened: "good", clicked: "good", converted: "good",
+    bounced: "bad", dropped: "bad", failed: "bad", undeliverable: "bad", spammed: "bad", unsubscribed: "bad",
+  },
+  // Journey instances: a conversion is the goal; waiting, running, done or left are facts, neither good nor bad.
+  instance: { pending: "neutral", active: "neutral", completed: "neutral", exited: "neutral", converted: "good" },
+  device: { active: "good", "push disabled": "bad" },
+  // The delivery-rate alert: quiet is good; firing, being posted, or about to be are bad.
+  alert: { ok: "good", fires: "bad", posting: "bad", firing: "bad" },
+  // Consent, each field by whether it lets Nudge reach the person.
+  sms_consent: { true: "good", false: "bad" },
+  push_opt_in: { true: "good", false: "bad" },
+  email_unsubscribed: { true: "bad", false: "good" },
+  person: { suppressed: "bad" },
+};
+
+/** A badge for <paramref name="value"/> of <paramref name="kind"/> (a key of tones), coloured by what it means. */
+function badge(kind, value, text = String(value)) {
+  const tone = (tones[kind] || {})[String(value)] || "neutral";
+  return el("span", { class: "pill " + tone, "data-tone": tone }, text);
+}
+
+/** A delivery rate, or "not reported" where the channel's provider does not report delivery (never a false 0 %). */
+function rate(f) {
+  return f.delivery_reported === false
+    ? el("span", { class: "muted not-reported", title: "This channel's provider does not report delivery; delivered counts opens and clicks only." }, "not reported")
+    : pct(f.delivery_rate);
+}
 
 class Unauthorized extends Error {}
 
@@ -111,31 +146,44 @@ async function personView(params) {
     el("h1", {}, "People"), form,
     el("div", { class: "card", id: "person" },
       el("h2", { id: "person-name" }, p.email || p.id || p.cio_id),
-      el("p", { class: "muted" }, `id ${p.id ?? "–"} · ${p.cio_id} · created ${time(p.created_at)} · updated ${time(p.updated_at)}`,
-        p.suppressed ? el("span", { class: "pill bad" }, " suppressed") : null)),
+      el("p", { class: "muted" }, `id ${p.id ?? "–"} · ${p.cio_id} · created ${time(p.created_at)} · updated ${time(p.updated_at)} `,
+        p.suppressed ? badge("person", "suppressed") : null)),
     el("div", { class: "cards" },
       el("div", { class: "card" }, el("h2", {}, "Attributes"),
         table(["Name", "Value"], Object.entries(p.attributes).map(([k, v]) => [k, typeof v === "object" ? JSON.stringify(v) : String(v)]))),
       el("div", { class: "card", id: "consent" }, el("h2", {}, "Consent"),
         table(["Field", "Value"], [
-          ["SMS", c.sms_consent === null ? "–" : pill(c.sms_consent)], ["SMS phone", c.sms_phone ?? "–"],
-          ["SMS consent at", time(c.sms_consent_at)], ["Email unsubscribed", pill(c.email_unsubscribed)],
-          ["Push opt-in", c.push_opt_in === null ? "–" : pill(c.push_opt_in)]]),
+          ["SMS", c.sms_consent === null ? "–" : badge("sms_consent", c.sms_consent)], ["SMS phone", c.sms_phone ?? "–"],
+          ["SMS consent at", time(c.sms_consent_at)], ["Email unsubscribed", badge("email_unsubscribed", c.email_unsubscribed)],
+          ["Push opt-in", c.push_opt_in === null ? "–" : badge("push_opt_in", c.push_opt_in)]]),
         el("h2", {}, "Consent history"),
         table(["When", "Field", "Value", "How"], c.history.map((h) => [time(h.at), h.field, String(h.value), [h.source, h.ip].filter(Boolean).join(" · ")])))),
     el("h2", {}, "Devices"),
     table(["Platform", "Token", "Last used", "Status"], p.devices.map((d) =>
-      [d.platform, d.token_tail, time(d.last_used), d.push_enabled === false ? pill("push disabled") : pill("active")])),
+      [d.platform, d.token_tail, time(d.last_used), badge("device", d.push_enabled === false ? "push disabled" : "active")])),
     el("h2", {}, "Journeys"),
-    table(["Journey", "Status", "Current step", "Started", "Ended", "End reason"], journeys.map((i) =>
-      [i.journey_id + (i.holdout ? " (holdout)" : ""), pill(i.status), i.current_step ?? "–", time(i.started_at), time(i.ended_at), i.end_reason ?? ""])),
+    table(["Journey", "Status", "Current step", "Started", "Ended", "End reason", "Steps"], journeys.map((i) =>
+      [i.journey_id + (i.holdout ? " (holdout)" : ""), badge("instance", i.status), i.current_step ?? "–", time(i.started_at), time(i.ended_at), i.end_reason ?? "",
+        steps(i)]), [], "journey-instances"),
     el("h2", {}, "Messages"),
     table(["Created", "Journey / step", "Channel", "Status", "Reason", "History"], messages.map((m) =>
-      [time(m.created_at), `${m.journey_id} / ${m.step_id}`, m.channel + (m.platforms?.length ? " " + m.platforms.join(",") : ""), pill(m.status), m.reason ?? "",
+      [time(m.created_at), `${m.journey_id} / ${m.step_id}`, m.channel + (m.platforms?.length ? " " + m.platforms.join(",") : ""), badge("status", m.status), m.reason ?? "",
         el("pre", {}, m.history.map((h) => `${time(h.at)} ${h.status}${h.reason ? " (" + h.reason + ")" : ""}`).join("\n"))])),
     el("h2", {}, "Recent events"),
     table(["When", "Name", "Type", "Source", "Data"], p.recent_events.map((e) =>
       [time(e.timestamp), e.name ?? "", e.type, e.source ?? "", el("code", {}, JSON.stringify(e.data ?? {}))])));
+}
+
+/**
+ * What each step of a journey instance came to, in the order the steps ran: a send step's message with its status now
+ * (the API reads it from the message), a wait's outcome, a branch taken.
+ */
+function steps(i) {
+  const entries = Object.entries(i.steps || {});
+  if (entries.length === 0) return "";
+  return el("ul", { class: "steps" }, entries.map(([id, r]) => el("li", { "data-step": id }, `${id} `,
+    r.message_id ? [r.channel !== id ? `${r.channel} ` : null, badge("status", r.status), r.reason ? el("span", { class: "muted" }, ` ${r.reason}`) : null]
+      : el("span", { class: "muted" }, r.outcome ?? r.branch ?? r.deferred ?? (r.updated !== undefined ? `updated ${r.updated}` : r.status ?? "")))));
 }
 
 // ---- journeys --------------------------------------------------------------------------------------------------------
@@ -160,8 +208,11 @@ async function journeysView() {
     const funnel = j.steps.map((s) => {
       const f = flows.find((x) => x.step_id === s.id) ?? { entered: 0, current: 0, exited: 0 };
       const sends = rows.some((r) => r.step_id === s.id);
+      // A step whose messages all went through providers that do not report delivery has no delivered figure, not 0.
+      const reported = rows.some((r) => r.step_id === s.id && r.delivery_reported !== false);
       return [el("span", {}, `${s.id} `, el("span", { class: "muted" }, s.kind)), f.entered, f.current, f.exited,
-        sends ? sum(s.id, "sent") : "–", sends ? sum(s.id, "delivered") : "–", sends ? sum(s.id, "opened") : "–", sends ? sum(s.id, "converted") : "–", bar(f.entered / entered)];
+        sends ? sum(s.id, "sent") : "–", !sends ? "–" : reported ? sum(s.id, "delivered") : rate({ delivery_reported: false }),
+        sends ? sum(s.id, "opened") : "–", sends ? sum(s.id, "converted") : "–", bar(f.entered / entered)];
     });
     return el("div", { class: "card journey", "data-journey": j.id },
       el("h2", {}, `${j.name || j.id} `, el("span", { class: "muted" }, `${j.id} v${j.version} · ${j.trigger} · holdout ${j.holdout_percent} %`)),
@@ -169,8 +220,8 @@ async function journeysView() {
       table(["Step", "Entered", "At step now", "Exited here", "Sent", "Delivered", "Opened", "Converted", ""], funnel, [1, 2, 3, 4, 5, 6, 7], "funnel"),
       el("h3", {}, "Messages by step, channel and platform"),
       table(["Step", "Channel", "Platform", "Sent", "Delivered", "Opened", "Converted", "Delivery rate", ""],
-        rows.map((r) => [r.step_id, r.channel, r.platform ?? "", r.sent, r.delivered, r.opened, r.converted, pct(r.delivery_rate), bar(r.sent / max)]),
-        [3, 4, 5, 6, 7]),
+        rows.map((r) => [r.step_id, r.channel, r.platform ?? "", r.sent, r.delivered, r.opened, r.converted, rate(r), bar(r.sent / max)]),
+        [3, 4, 5, 6, 7], "by-step"),
       lift
         ? el("p", {}, `Holdout lift: messaged ${pct(lift.messaged_rate)} (${lift.messaged_converted}/${lift.messaged_entries}) vs holdout ${pct(lift.holdout_rate)} ` +
           `(${lift.holdout_converted}/${lift.holdout_entries}): ${lift.lift_points === null || lift.lift_points === undefined ? "–" : (lift.lift_points * 100).toFixed(1) + " points"}`)
@@ -183,26 +234,41 @@ async function journeysView() {
 
 // ---- delivery health -------------------------------------------------------------------------------------------------
 
-const colors = ["#2f6fde", "#e8590c", "#2b8a3e", "#ae3ec9", "#c92a2a", "#0b7285", "#5c940d"];
+const colors = ["#2f6fde", "#e8590c", "#7048e8", "#0b7285", "#ae3ec9", "#5c940d", "#c2255c"];
 
-/** A line chart of daily rates (0..1) per series, hand-drawn in SVG. */
-function lineChart(days, series) {
-  const w = 720, h = 240, l = 44, r = 12, t = 12, b = 28;
-  const x = (i) => l + (days.length === 1 ? 0 : (i * (w - l - r)) / (days.length - 1));
+/**
+ * Daily rates (0..1) per series as grouped bars, hand-drawn in SVG: one band per day, one bar per series, so a single day
+ * of data is as visible as thirty, and series with the same rate stand side by side instead of hiding each other. Labels
+ * are centred in their band and kept inside the drawing; a bar wide enough carries its value.
+ */
+function rateChart(days, series) {
+  const w = 720, h = 260, l = 44, r = 12, t = 24, b = 28;
+  const band = (w - l - r) / days.length;
+  const gap = Math.min(12, band * 0.2);
+  const barWidth = (band - gap) / Math.max(1, series.length);
   const y = (v) => t + (1 - v) * (h - t - b);
   const svg = el("svg", { class: "chart", id: "delivery-chart", width: w, height: h, viewBox: `0 0 ${w} ${h}`, role: "img", "aria-label": "delivered rate per day" });
   for (const v of [0, 0.25, 0.5, 0.75, 1]) {
     svg.append(el("line", { x1: l, x2: w - r, y1: y(v), y2: y(v), stroke: "#e4e7ec" }), el("text", { x: 4, y: y(v) + 4 }, Math.round(v * 100) + " %"));
   }
+  const every = Math.ceil(days.length / 10);
   days.forEach((d, i) => {
-    if (days.length <= 10 || i % Math.ceil(days.length / 10) === 0) svg.append(el("text", { x: x(i) - 14, y: h - 8 }, d.slice(5, 10)));
+    if (i % every === 0) svg.append(el("text", { class: "day", x: l + band * (i + 0.5), y: h - 8, "text-anchor": "middle" }, d.slice(5, 10)));
   });
   series.forEach((s, n) => {
-    const pts = s.values.map((v, i) => (v === null ? null : [x(i), y(v)])).filter(Boolean);
-    if (pts.length > 1) svg.append(el("polyline", { class: "series", points: pts.map((p) => p.join(",")).join(" "), fill: "none", stroke: colors[n % colors.length], "stroke-width": 2 }));
-    for (const [px, py] of pts) svg.append(el("circle", { cx: px, cy: py, r: 3, fill: colors[n % colors.length] }));
+    s.values.forEach((v, i) => {
+      if (v === null) return;
+      const x = l + band * i + gap / 2 + n * barWidth;
+      // A rate of 0 is a fact worth seeing: its bar keeps a sliver of height.
+      const top = Math.min(y(v), y(0) - 2);
+      svg.append(el("rect", { class: "rate-bar", "data-series": s.name, x, y: top, width: Math.max(1, barWidth - 1), height: y(0) - top, fill: colors[n % colors.length] },
+        el("title", {}, `${s.name} ${days[i].slice(0, 10)}: ${pct(v)}`)));
+      if (barWidth >= 30) {
+        svg.append(el("text", { class: "value", x: x + barWidth / 2, y: top - 4, "text-anchor": "middle" }, pct(v).replace(".0 %", " %")));
+      }
+    });
   });
-  const legend = el("p", { class: "legend" }, series.map((s, n) => el("span", {}, el("i", { class: "swatch" }), s.name)));
+  const legend = el("p", { class: "legend" }, series.map((s) => el("span", {}, el("i", { class: "swatch" }), s.name)));
   legend.querySelectorAll("i").forEach((i, n) => (i.style.background = colors[n % colors.length]));
   return [svg, legend];
 }
@@ -217,11 +283,14 @@ async function healthView(params) {
   // One pass over the range gives every day's figures per channel and platform (by=day).
   const daily = await get(`/reports/delivery?from=${starts[0].toISOString()}&to=${end.toISOString()}&by=day`);
   const label = (f) => f.channel + (f.platform ? " " + f.platform : "");
-  const names = [...new Set(daily.days.map((d) => label(d.figures)))].sort();
+  // A channel whose provider does not report delivery has no rate to draw: it is named as such, not drawn at 0 %.
+  const unreported = [...new Set(daily.days.filter((d) => d.figures.delivery_reported === false).map((d) => label(d.figures)))].sort();
+  const names = [...new Set(daily.days.map((d) => label(d.figures)))].filter((n) => !unreported.includes(n)).sort();
+  // A series with no rate on any day (a push that reached no device, say) has nothing to draw.
   const series = names.map((name) => ({
     name,
     values: starts.map((s) => daily.days.find((d) => new Date(d.day).getTime() === s.getTime() && label(d.figures) === name)?.figures.delivery_rate ?? null),
-  }));
+  })).filter((s) => s.values.some((v) => v !== null));
   const select = el("select", { id: "health-days" }, [7, 14, 30].map((d) => el("option", { value: d }, `${d} days`)));
   select.value = String(days);
   select.addEventListener("change", () => (location.hash = "#/health?days=" + select.value));
@@ -232,14 +301,17 @@ async function healthView(params) {
   show(
     el("h1", {}, "Delivery health"), select,
     el("h2", {}, "Delivered rate per day, by channel and platform"),
-    series.length ? lineChart(starts.map((s) => s.toISOString()), series) : el("p", { class: "muted", id: "delivery-chart-empty" }, "No deliveries in the range."),
+    series.length ? rateChart(starts.map((s) => s.toISOString()), series) : el("p", { class: "muted", id: "delivery-chart-empty" }, "No deliveries in the range."),
+    unreported.length
+      ? el("p", { class: "muted", id: "delivery-not-reported" }, `Delivery not reported by the provider of: ${unreported.join(", ")} (no rate is drawn for it).`)
+      : null,
     el("h2", {}, `Last 7 days (${time(latest.from)} – ${time(latest.to)})`),
     table(["Channel", "Platform", "Sent", "Delivered", "Opened", "Delivery rate"],
-      latest.by_channel.map((c) => [c.channel, c.platform ?? "", c.sent, c.delivered, c.opened, pct(c.delivery_rate)]), [2, 3, 4, 5]),
+      latest.by_channel.map((c) => [c.channel, c.platform ?? "", c.sent, c.delivered, c.opened, rate(c)]), [2, 3, 4, 5], "by-channel"),
     el("h2", {}, "Alerts"),
     alerting.length
-      ? el("ul", { id: "alerts" }, alerting.map((c) => el("li", { class: "error" },
-          `${c.channel} ${c.platform ?? ""}: ${c.state}, delivered ${pct(c.window_rate)} of ${c.window_sent} against ${pct(c.baseline_rate)} before (${c.drop_points} points down)`)))
+      ? el("ul", { id: "alerts" }, alerting.map((c) => el("li", {}, badge("alert", c.state === "ok" ? "fires" : c.state, c.state === "ok" ? "fires" : c.state),
+          ` ${c.channel} ${c.platform ?? ""}: delivered ${pct(c.window_rate)} of ${c.window_sent} against ${pct(c.baseline_rate)} before (${c.drop_points} points down)`)))
       : el("p", { class: "muted", id: "alerts" }, "No delivery-rate alert."),
     el("p", { class: "muted", id: "alert-rule" }, rule),
     el("h2", {}, "Push token coverage"),
@@ -298,7 +370,7 @@ async function messagesView(params) {
       el("p", { class: "muted" }, `Every status a message reached ${range}, oldest first (default: the last 7 days).`),
       form,
       el("div", { id: "log" }, table(["When", "Status", "Channel", "Platform", "Journey / step", "Reason", "Person", "Message"], log.events.map((e) =>
-        [time(e.at), pill(e.status), e.channel, e.platform ?? "", `${e.journey_id} / ${e.step_id}`, e.reason ?? "",
+        [time(e.at), badge("status", e.status), e.channel, e.platform ?? "", `${e.journey_id} / ${e.step_id}`, e.reason ?? "",
           el("a", { href: "#/person?q=" + encodeURIComponent(e.cio_id) }, e.cio_id), el("code", {}, e.message_id)]))),
       el("p", {}, first, " ", next));
     return;
@@ -308,7 +380,7 @@ async function messagesView(params) {
   const rows = log.messages.map((m) => {
     const person = el("a", { href: "#/person?q=" + encodeURIComponent(m.cio_id) }, m.cio_id);
     const tr = el("tr", { class: "clickable", "data-id": m.id, tabindex: 0 },
-      [time(m.created_at), pill(m.status), time(m.updated_at), m.channel, m.platforms.join(", "), `${m.journey_id} / ${m.step_id}`, m.reason ?? "",
+      [time(m.created_at), badge("status", m.status), time(m.updated_at), m.channel, m.platforms.join(", "), `${m.journey_id} / ${m.step_id}`, m.reason ?? "",
         person, m.recipients.join(", ")].map((c) => el("td", {}, c)));
     const open = async (e) => {
       if (e.target === person) return;
@@ -339,7 +411,7 @@ async function showHistory(box, id) {
     box.replaceChildren(el("div", { class: "card" },
       el("h2", {}, "Message ", el("code", {}, m.id)),
       el("p", { class: "muted" }, `${m.journey_id} / ${m.step_id} · ${m.channel} · ${m.cio_id} · attempts ${m.attempts}` + (m.fallback_of ? ` · fallback of ${m.fallback_of}` : "")),
-      table(["When", "Status", "Reason"], m.history.map((h) => [time(h.at), pill(h.status), h.reason ?? ""]))));
+      table(["When", "Status", "Reason"], m.history.map((h) => [time(h.at), badge("status", h.status), h.reason ?? ""]))));
   } catch (e) {
     if (e instanceof Unauthorized) throw e;
     box.replaceChildren(el("p", { class: "error" }, e.message));
