@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Options;
@@ -321,6 +323,12 @@ public static class NudgeServer
     {
         try
         {
+            // Probed first: once Kestrel fails to bind, the host has already logged the failure with a stack trace.
+            if (AddressInUse(app.Configuration["urls"]) is { } taken)
+            {
+                throw new NudgeSetupException($"Failed to bind to address {taken}: address already in use; stop what listens there, or choose another address with --urls or ASPNETCORE_URLS");
+            }
+
             try
             {
                 await app.StartAsync();
@@ -337,6 +345,44 @@ public static class NudgeServer
         {
             await app.DisposeAsync();
         }
+    }
+
+    /// <summary>The first address in <paramref name="urls"/> with a fixed port that something on this machine already listens on; null when none.</summary>
+    private static string? AddressInUse(string? urls)
+    {
+        foreach (var url in (urls ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            Microsoft.AspNetCore.Http.BindingAddress address;
+            try
+            {
+                address = Microsoft.AspNetCore.Http.BindingAddress.Parse(url);
+            }
+            catch (FormatException)
+            {
+                continue;
+            }
+
+            // Host names other than localhost bind every interface in Kestrel; those and port 0 are left to it.
+            var ip = address.Host is "localhost" ? IPAddress.Loopback
+                : address.Host is "*" or "+" ? IPAddress.Any
+                : IPAddress.TryParse(address.Host.Trim('[', ']'), out var parsed) ? parsed : null;
+            if (address.IsUnixPipe || address.Port == 0 || ip is null)
+            {
+                continue;
+            }
+
+            try
+            {
+                using var probe = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                probe.Bind(new IPEndPoint(ip, address.Port));
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+            {
+                return url;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>The banner's Channels line: each channel's provider, and the inbound webhooks on beside a sandbox.</summary>
