@@ -192,6 +192,23 @@ public sealed class ConfigurationErrorTests
     }
 
     [Fact]
+    public async Task DataFolderWithAFileThatIsNotADatabase_IsOneLineNamingTheSetting_Exit2()
+    {
+        var dir = Directory.CreateTempSubdirectory("nudge-cfg-").FullName;
+        try
+        {
+            await File.WriteAllTextAsync(Path.Combine(dir, "nudge.db"), string.Concat(Enumerable.Repeat("not a database ", 100)));
+            var run = await RunAsync([], functions: false, dataDir: dir);
+            Assert.Equal([], Check(run, SetupPrefix, 1, []));
+            Assert.Contains($"Nudge:DataDir: the SQLite files in {dir} cannot be opened", run.Stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task PortInUse_IsOneLineNamingTheAddress_Exit2()
     {
         using var taken = new TcpListener(IPAddress.Loopback, 0);

@@ -61,7 +61,8 @@ public sealed class NudgeConfigurationException : InvalidOperationException
         }
     }
 
-    private static string OneLine(string problem) =>
+    /// <summary>The text with its line breaks folded into spaces.</summary>
+    internal static string OneLine(string problem) =>
         string.Join(' ', problem.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
 }
 
@@ -70,4 +71,4 @@ public sealed class NudgeConfigurationException : InvalidOperationException
 /// written, or the address is in use. The message is one line saying what and what to do; the program prints it to
 /// stderr and exits with <see cref="NudgeConfigurationException.ExitCode"/>.
 /// </summary>
-public sealed class NudgeSetupException(string problem, Exception? inner = null) : InvalidOperationException(problem, inner);
+public sealed class NudgeSetupException(string problem, Exception? inner = null) : InvalidOperationException(NudgeConfigurationException.OneLine(problem), inner);

@@ -114,9 +114,19 @@ public static class NudgeServer
         }
 
         time ??= TimeProvider.System;
-        var opened = await StoreSetup.OpenAsync(options, dataDir ?? "", time);
+        IStore opened;
+        SqliteWorkQueue? queue;
+        try
+        {
+            opened = await StoreSetup.OpenAsync(options, dataDir ?? "", time);
+            queue = functions ? null : await SqliteWorkQueue.OpenAsync(Path.Combine(dataDir!, "queue.db"), time);
+        }
+        catch (Exception e) when (StoreFailure(e, options, dataDir) is { } problem)
+        {
+            throw new NudgeSetupException(problem, e);
+        }
+
         var store = wrapStore?.Invoke(opened) ?? opened;
-        var queue = functions ? null : await SqliteWorkQueue.OpenAsync(Path.Combine(dataDir!, "queue.db"), time);
         var queueMeter = queue is not null && options.Telemetry.Otlp ? HostTelemetry.QueueDepth(queue) : null;
 
         var limits = new IngestLimits();
@@ -281,6 +291,20 @@ public static class NudgeServer
             }
         }
     }
+
+    /// <summary>
+    /// What stops the store or the queue from opening, in one line, when it is the machine's setup rather than a bug: a
+    /// SQLite file that is not a database or cannot be written, a Cosmos DB account that refuses the store or lacks a
+    /// container. Null for anything else (which keeps its stack trace).
+    /// </summary>
+    private static string? StoreFailure(Exception e, NudgeOptions o, string? dataDir) => e switch
+    {
+        Microsoft.Data.Sqlite.SqliteException s => $"Nudge:DataDir: the SQLite files in {dataDir} cannot be opened ({s.Message}); move them away or choose another folder",
+        Microsoft.Azure.Cosmos.CosmosException c => $"Nudge:Cosmos: Cosmos DB at {o.Cosmos.Endpoint} refused to open the store ({(int)c.StatusCode} {c.StatusCode}); "
+            + "check Nudge:Cosmos:Endpoint and Nudge:Cosmos:Key, or the app's managed identity and its data role",
+        InvalidOperationException { InnerException: Microsoft.Azure.Cosmos.CosmosException } => e.Message,
+        _ => null,
+    };
 
     /// <summary>Settings only Functions mode needs, each problem named.</summary>
     private static List<string> FunctionsSettingsProblems(NudgeOptions o)
