@@ -54,8 +54,13 @@ public sealed class TwilioInboundOnlyTests : IAsyncLifetime
         _clock.Advance(TimeSpan.FromSeconds(1));
         var form = new Dictionary<string, string>
         {
-            ["AccountSid"] = "AC0123456789abcdef0123456789abcdef", ["MessageSid"] = "SM00000000000000000000000000000131", ["From"] = "+14155550131",
-            ["To"] = "+14155550000", ["Body"] = "STOP", ["NumMedia"] = "0", ["SmsStatus"] = "received",
+            ["AccountSid"] = "AC0123456789abcdef0123456789abcdef",
+            ["MessageSid"] = "SM00000000000000000000000000000131",
+            ["From"] = "+14155550131",
+            ["To"] = "+14155550000",
+            ["Body"] = "STOP",
+            ["NumMedia"] = "0",
+            ["SmsStatus"] = "received",
         };
         using var forged = await PostInboundAsync(form, "some-other-auth-token-000000000000");
         await _server.AdvanceAsync(TimeSpan.Zero);
