@@ -71,6 +71,8 @@ public sealed class ConfigurationErrorTests
             ["Nudge:ReportingWebhooks:Secret"], ["tiny-secret"]),
         new("Nudge:Sms", [$"--Nudge:Sms:HelpReply={new string('h', 1601)}"], ["Nudge:Sms:HelpReply"]),
         new("Nudge:Telemetry", ["--Nudge:Telemetry:Otlp=yes"], ["Nudge:Telemetry:Otlp"]),
+        new("Nudge:Telemetry", ["--Nudge:Telemetry:Otlp=true", "--OTEL_EXPORTER_OTLP_PROTOCOL=carrier-pigeon", "--OTEL_EXPORTER_OTLP_ENDPOINT=collector:4317"],
+            ["OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_ENDPOINT"]),
         new("Nudge:Retention", ["--Nudge:Retention:EventsDays=0"], ["Nudge:Retention:EventsDays"]),
         new("Nudge:Providers:Fcm", ["--Nudge:Providers:Fcm:ServiceAccountJson={\"private_key\": \"fcm-secret-material"], ["Nudge:Providers:Fcm:ServiceAccountJson"],
             ["fcm-secret-material"]),

@@ -47,7 +47,10 @@ public static class NudgeServer
     /// <param name="providerHandlers">HTTP handlers per provider name, for embedders that need their own (see <see cref="DeliverySetup.Load"/>).</param>
     /// <param name="wrapStore">Wraps the store that Nudge:Store:Kind opened (instrumentation, fault injection in tests); null uses it as is.</param>
     /// <exception cref="NudgeConfigurationException">Settings are missing or invalid; every problem is listed, each naming its setting.</exception>
-    /// <exception cref="NudgeSetupException">The data folder is held by another Nudge process, or cannot be created or written.</exception>
+    /// <exception cref="NudgeSetupException">
+    /// The data folder is held by another Nudge process, or cannot be created or written; the store cannot be opened
+    /// (a SQLite file that is not a database, Cosmos DB refusing the store or lacking a container).
+    /// </exception>
     public static async Task<WebApplication> BuildAsync(string[] args, TimeProvider? time = null, Func<string, HttpMessageHandler?>? providerHandlers = null,
         Func<IStore, IStore>? wrapStore = null)
     {
@@ -92,6 +95,7 @@ public static class NudgeServer
         problems.AddRange(StoreSetup.Problems(options));
         problems.AddRange(DeliverySetup.Validate(builder.Configuration, options));
         problems.AddRange(WebhookSettings.Validate(builder.Configuration));
+        problems.AddRange(TelemetrySetup.Validate(builder.Configuration, options.Telemetry));
         NudgeConfigurationException.ThrowIfAny(problems);
 
         builder.AddNudgeTelemetry(options.Telemetry);
@@ -121,9 +125,16 @@ public static class NudgeServer
             opened = await StoreSetup.OpenAsync(options, dataDir ?? "", time);
             queue = functions ? null : await SqliteWorkQueue.OpenAsync(Path.Combine(dataDir!, "queue.db"), time);
         }
-        catch (Exception e) when (StoreFailure(e, options, dataDir) is { } problem)
+        catch (Exception e)
         {
-            throw new NudgeSetupException(problem, e);
+            // A program that embeds Nudge may build again on the same folder once the problem is fixed.
+            dataLock?.Dispose();
+            if (StoreFailure(e, options, dataDir) is { } problem)
+            {
+                throw new NudgeSetupException(problem, e);
+            }
+
+            throw;
         }
 
         var store = wrapStore?.Invoke(opened) ?? opened;
