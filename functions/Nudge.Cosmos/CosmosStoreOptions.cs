@@ -58,7 +58,8 @@ public sealed class CosmosStoreOptions
         }
         else if (!Uri.TryCreate(Endpoint, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttps && uri.Scheme != Uri.UriSchemeHttp))
         {
-            errors.Add($"{Section}:Endpoint must be an absolute https URL, not '{Endpoint}'");
+            // Not quoted: a pasted connection string would carry the account key.
+            errors.Add($"{Section}:Endpoint must be an absolute https URL such as https://<account>.documents.azure.com:443/ (a connection string goes in as Endpoint and Key)");
         }
         else if (AcceptAnyServerCertificate && !IsLoopback(uri))
         {

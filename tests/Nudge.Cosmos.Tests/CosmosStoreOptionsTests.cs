@@ -38,6 +38,15 @@ public sealed class CosmosStoreOptionsTests
     }
 
     [Fact]
+    public void Validate_AConnectionStringPastedAsEndpoint_IsNotQuoted()
+    {
+        var error = Assert.Single(new CosmosStoreOptions { Endpoint = "AccountEndpoint=https://a.documents.azure.com:443/;AccountKey=c2VjcmV0LWtleQ==;" }.Validate());
+
+        Assert.StartsWith("Nudge:Cosmos:Endpoint must be an absolute https URL", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("c2VjcmV0LWtleQ==", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Validate_AcceptingAnyCertificate_OnlyForALoopbackEndpoint()
     {
         var errors = new CosmosStoreOptions { Endpoint = "https://nudge.documents.azure.com/", AcceptAnyServerCertificate = true }.Validate();

@@ -56,7 +56,9 @@ public sealed class StartupTests
 
             var (code, output) = await HandlerProcess.RunToExitAsync("dotnet", [HostDll], env, dataDir);
 
-            Assert.NotEqual(0, code);
+            Assert.Equal(NudgeConfigurationException.ExitCode, code);
+            Assert.DoesNotContain("   at ", output, StringComparison.Ordinal);
+            Assert.DoesNotContain("Unhandled exception", output, StringComparison.Ordinal);
             Assert.Contains("Nudge__Auth__ApiKey", output);
             Assert.Contains("Nudge__Auth__AdminKey", output);
             Assert.Contains("Nudge:Auth:LinkKey must be at least 32 characters", output);
@@ -77,7 +79,7 @@ public sealed class StartupTests
         {
             var args = FunctionsHostFixture.Args(dataDir).Where(a => !a.StartsWith("--Nudge:PublicBaseUrl", StringComparison.Ordinal)).ToArray();
 
-            var e = await Assert.ThrowsAsync<InvalidOperationException>(() => NudgeServer.BuildAsync(args));
+            var e = await Assert.ThrowsAsync<NudgeConfigurationException>(() => NudgeServer.BuildAsync(args));
 
             Assert.Contains("Nudge__PublicBaseUrl", e.Message);
         }
@@ -93,12 +95,12 @@ public sealed class StartupTests
         var dataDir = Directory.CreateTempSubdirectory("nudge-fn-").FullName;
         try
         {
-            var missing = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            var missing = await Assert.ThrowsAsync<NudgeConfigurationException>(() =>
                 NudgeServer.BuildAsync(FunctionsHostFixture.Args(dataDir, "--Nudge:Store:Kind=cosmos")));
-            var invalid = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            var invalid = await Assert.ThrowsAsync<NudgeConfigurationException>(() =>
                 NudgeServer.BuildAsync(FunctionsHostFixture.Args(dataDir, "--Nudge:Store:Kind=cosmos", "--Nudge:Cosmos:Endpoint=nudge.documents.azure.com",
                     "--Nudge:Cosmos:Database=a/b", "--Nudge:Cosmos:Key=not base64!")));
-            var unknown = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            var unknown = await Assert.ThrowsAsync<NudgeConfigurationException>(() =>
                 NudgeServer.BuildAsync(FunctionsHostFixture.Args(dataDir, "--Nudge:Store:Kind=mongo")));
 
             Assert.Contains("Nudge:Cosmos:Endpoint (app setting Nudge__Cosmos__Endpoint) is required", missing.Message);
@@ -120,7 +122,7 @@ public sealed class StartupTests
     [Fact]
     public async Task BadPortVariable_FailsStartUp()
     {
-        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => NudgeServer.BuildAsync(["--FUNCTIONS_CUSTOMHANDLER_PORT=http"]));
+        var e = await Assert.ThrowsAsync<NudgeConfigurationException>(() => NudgeServer.BuildAsync(["--FUNCTIONS_CUSTOMHANDLER_PORT=http"]));
 
         Assert.Contains("FUNCTIONS_CUSTOMHANDLER_PORT: 'http' is not a TCP port", e.Message);
     }

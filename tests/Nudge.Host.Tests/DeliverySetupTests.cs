@@ -57,9 +57,24 @@ public class DeliverySetupTests
     }
 
     [Fact]
+    public void WebhookSecretsAlone_KeepSendingInTheSandbox_PartialTwilioSendingSettingsNameWhatIsMissing()
+    {
+        var (c, _) = Load(new() { ["Nudge:Providers:Twilio:AuthToken"] = "inbound-token", ["Nudge:Providers:Email:SendGrid:WebhookPublicKey"] = "key" });
+        Assert.Equal("push iOS -> sandbox, push Android -> sandbox, SMS -> sandbox (Twilio inbound webhooks on), email -> sandbox (SendGrid event webhook on)",
+            DeliverySetup.Describe(c, twilioInbound: true, sendGridEvents: true));
+
+        var e = Assert.Throws<NudgeConfigurationException>(() => Load(new()
+        {
+            ["Nudge:Providers:Twilio:AuthToken"] = "inbound-token",
+            ["Nudge:Providers:Twilio:AccountSid"] = "AC0123456789abcdef0123456789abcdef",
+        }));
+        Assert.Equal(["Nudge:Providers:Twilio:MessagingServiceSid or Nudge:Providers:Twilio:From is required (set exactly one)"], e.Problems);
+    }
+
+    [Fact]
     public void WrongSettings_StopStartUpListingEveryProblem_WithoutTheSecrets()
     {
-        var e = Assert.Throws<InvalidOperationException>(() => Load(new()
+        var e = Assert.Throws<NudgeConfigurationException>(() => Load(new()
         {
             ["Nudge:Providers:Twilio:AccountSid"] = "not-a-sid",
             ["Nudge:Providers:Twilio:AuthToken"] = "super-secret-token-value",
@@ -80,7 +95,7 @@ public class DeliverySetupTests
     [Fact]
     public void BadPublicBaseUrl_StopsStartUp()
     {
-        var e = Assert.Throws<InvalidOperationException>(() => Load([], new NudgeOptions { PublicBaseUrl = "nudge.example.com" }));
+        var e = Assert.Throws<NudgeConfigurationException>(() => Load([], new NudgeOptions { PublicBaseUrl = "nudge.example.com" }));
 
         Assert.Contains("Nudge:PublicBaseUrl", e.Message, StringComparison.Ordinal);
     }

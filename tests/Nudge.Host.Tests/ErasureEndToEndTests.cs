@@ -6,6 +6,7 @@ using Microsoft.Extensions.Hosting;
 using Nudge.Core.Journeys;
 using Nudge.Core.Messages;
 using Nudge.Core.Profiles;
+using Nudge.Host.Hosting;
 using Nudge.Host.Workers;
 
 namespace Nudge.Host.Tests;
@@ -196,7 +197,7 @@ public sealed class ErasureEndToEndTests : IAsyncLifetime
         var dir = Directory.CreateTempSubdirectory("nudge-retention-").FullName;
         try
         {
-            var e = await Assert.ThrowsAsync<InvalidOperationException>(() => JourneyServer.StartAsync(dir, null, null,
+            var e = await Assert.ThrowsAsync<NudgeConfigurationException>(() => JourneyServer.StartAsync(dir, null, null,
                 "--Nudge:Retention:EventsDays=0", "--Nudge:Retention:MessagesDays=40000"));
             Assert.Contains("Nudge:Retention:EventsDays", e.Message, StringComparison.Ordinal);
             Assert.Contains("Nudge:Retention:MessagesDays", e.Message, StringComparison.Ordinal);

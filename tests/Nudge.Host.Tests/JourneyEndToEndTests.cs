@@ -242,7 +242,7 @@ public sealed class JourneyDurabilityTests
         try
         {
             await File.WriteAllTextAsync(Path.Combine(dir, "broken.yaml"), "id: broken\nversion: 1\ntrigger: { event: x }\nsteps:\n  - delay: soon\n");
-            var e = await Assert.ThrowsAsync<JourneyValidationException>(() => NudgeServer.BuildAsync(
+            var e = await Assert.ThrowsAsync<NudgeConfigurationException>(() => NudgeServer.BuildAsync(
                 ["--urls=http://127.0.0.1:0", $"--Nudge:DataDir={Path.Combine(dir, "data")}", $"--Nudge:Journeys:Dir={dir}"]));
             Assert.Contains("broken.yaml:5: steps[0].delay: 'soon' is not a duration", e.Message, StringComparison.Ordinal);
         }
@@ -258,7 +258,7 @@ public sealed class JourneyDurabilityTests
         var dir = Directory.CreateTempSubdirectory("nudge-badsetting-").FullName;
         try
         {
-            var e = await Assert.ThrowsAsync<InvalidOperationException>(() => NudgeServer.BuildAsync(
+            var e = await Assert.ThrowsAsync<NudgeConfigurationException>(() => NudgeServer.BuildAsync(
                 ["--urls=http://127.0.0.1:0", $"--Nudge:DataDir={dir}", $"--Nudge:Journeys:Dir={dir}", "--Nudge:Journeys:Caps:0=sms:lots"]));
             Assert.Contains("Nudge:Journeys:Caps:0: 'sms:lots'", e.Message, StringComparison.Ordinal);
         }

@@ -238,7 +238,7 @@ public sealed class SecurityTests : IAsyncLifetime
     [Fact]
     public async Task InvalidRateLimitSettings_StopStartUpNamingThem()
     {
-        var e = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+        var e = await Assert.ThrowsAsync<NudgeConfigurationException>(() =>
             StartAsync("--Nudge:RateLimits:Track:PerSecond=0", "--Nudge:RateLimits:Admin:PerSecond=10", "--Nudge:RateLimits:Admin:Burst=5"));
         Assert.Contains("Nudge:RateLimits:Track:PerSecond", e.Message, StringComparison.Ordinal);
         Assert.Contains("Nudge:RateLimits:Admin:Burst", e.Message, StringComparison.Ordinal);

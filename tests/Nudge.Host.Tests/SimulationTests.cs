@@ -190,6 +190,17 @@ public sealed class SimulationTests : IDisposable
     }
 
     [Fact]
+    public async Task ABadSetting_IsAConfigurationErrorLine_ExitCode2()
+    {
+        var (code, output, errors) = await SimulateAsync(Quickstart, Journeys, "--Nudge:Workers:BatchSize=0");
+
+        Assert.Equal(Simulator.BadInput, code);
+        Assert.Equal("", output);
+        Assert.StartsWith("simulate: configuration error: Nudge:Workers:BatchSize", errors);
+        Assert.DoesNotContain("   at ", errors);
+    }
+
+    [Fact]
     public async Task Usage_WithoutAScenario()
     {
         var (code, _, errors) = await SimulateAsync(null);

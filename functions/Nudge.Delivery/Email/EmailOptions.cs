@@ -33,6 +33,12 @@ public sealed class EmailOptions : IProviderOptions
     /// </summary>
     public int RequestTimeoutSeconds { get; set; } = 15;
 
+    /// <summary>
+    /// The settings the SendGrid Event Webhook needs on its own: its verification key. A section with only these leaves
+    /// outbound email in the sandbox; any other setting means a provider should send, and then <see cref="Validate"/> must pass.
+    /// </summary>
+    public static readonly IReadOnlySet<string> InboundSettings = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { "SendGrid:WebhookPublicKey" };
+
     /// <summary>Every problem with these settings, each naming its setting; empty when they are usable.</summary>
     public IReadOnlyList<string> Validate()
     {

@@ -45,6 +45,25 @@ public sealed partial class TwilioOptions : IProviderOptions
     /// <summary>Time allowed for one API call, connect to last byte, in seconds. Default 10; 1 to 300.</summary>
     public int RequestTimeoutSeconds { get; set; } = 10;
 
+    /// <summary>
+    /// The settings inbound webhooks need on their own: the auth token, which keys X-Twilio-Signature on inbound SMS
+    /// (STOP / START / HELP) and status callbacks. A section with only these leaves outbound SMS in the sandbox; any
+    /// other setting means Twilio should send, and then <see cref="Validate"/> must pass.
+    /// </summary>
+    public static readonly IReadOnlySet<string> InboundSettings = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { nameof(AuthToken) };
+
+    /// <summary>Problems with the settings inbound webhooks read (the auth token); empty when they can verify signatures.</summary>
+    public IReadOnlyList<string> ValidateInbound()
+    {
+        var p = SectionName + ":";
+        if (string.IsNullOrWhiteSpace(AuthToken))
+        {
+            return [$"{p}AuthToken is required"];
+        }
+
+        return AuthToken.Any(char.IsWhiteSpace) ? [$"{p}AuthToken must not contain white space"] : [];
+    }
+
     /// <summary>Problems with these settings, each naming the setting; empty when valid. Never quotes the auth token.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -59,14 +78,7 @@ public sealed partial class TwilioOptions : IProviderOptions
             problems.Add($"{p}AccountSid must be 'AC' followed by 32 hex digits");
         }
 
-        if (string.IsNullOrWhiteSpace(AuthToken))
-        {
-            problems.Add($"{p}AuthToken is required");
-        }
-        else if (AuthToken.Any(char.IsWhiteSpace))
-        {
-            problems.Add($"{p}AuthToken must not contain white space");
-        }
+        problems.AddRange(ValidateInbound());
 
         var hasService = !string.IsNullOrWhiteSpace(MessagingServiceSid);
         var hasFrom = !string.IsNullOrWhiteSpace(From);

@@ -20,14 +20,28 @@ public sealed record Credentials(string SiteId, string ApiKey, string SegmentWri
     /// Takes configured values, fills the rest from {dataDir}/credentials.json, and generates any still missing
     /// (saving them with owner-only permissions). <paramref name="generated"/> is true when something new was made.
     /// </summary>
+    /// <exception cref="NudgeConfigurationException">Nudge:Auth:LinkKey is set but shorter than 32 characters.</exception>
+    /// <exception cref="NudgeSetupException">The credentials file is empty or is not JSON.</exception>
     public static Credentials LoadOrCreate(AuthOptions configured, string dataDir, out bool generated)
     {
         var path = Path.Combine(dataDir, FileName);
         Credentials? stored = null;
         if (File.Exists(path))
         {
-            stored = JsonSerializer.Deserialize<Credentials>(File.ReadAllText(path), FileJson)
-                ?? throw new InvalidOperationException($"{path} is empty");
+            try
+            {
+                stored = JsonSerializer.Deserialize<Credentials>(File.ReadAllText(path), FileJson);
+            }
+            catch (JsonException e)
+            {
+                // The parser's message may quote the file's content, which holds secrets: the position is enough.
+                throw new NudgeSetupException($"{path} is not a credentials file (invalid JSON at line {(e.LineNumber ?? 0) + 1}); fix it, or move it away to have new credentials generated", e);
+            }
+
+            if (stored is null)
+            {
+                throw new NudgeSetupException($"{path} is empty; fix it, or move it away to have new credentials generated");
+            }
         }
 
         var made = false;
@@ -49,7 +63,7 @@ public sealed record Credentials(string SiteId, string ApiKey, string SegmentWri
 
         if (configured.LinkKey is { Length: > 0 and < 32 })
         {
-            throw new InvalidOperationException("Nudge:Auth:LinkKey must be at least 32 characters (it signs unsubscribe links)");
+            throw new NudgeConfigurationException("Nudge:Auth:LinkKey must be at least 32 characters (it signs unsubscribe links)");
         }
 
         var result = new Credentials(
@@ -89,7 +103,7 @@ public sealed record Credentials(string SiteId, string ApiKey, string SegmentWri
     /// The credentials of Functions mode: every one comes from settings (Key Vault references in Azure), because a
     /// scaled-out app has no place to keep generated ones and every instance must agree.
     /// </summary>
-    /// <exception cref="InvalidOperationException">Settings are missing or too short; the message names each one (never a value).</exception>
+    /// <exception cref="NudgeConfigurationException">Settings are missing or too short; each problem names one (never a value).</exception>
     public static Credentials FromSettings(AuthOptions configured)
     {
         var problems = new List<string>();
@@ -97,11 +111,11 @@ public sealed record Credentials(string SiteId, string ApiKey, string SegmentWri
         {
             if (string.IsNullOrEmpty(value))
             {
-                problems.Add($"Nudge:{name} is required (app setting Nudge__{name.Replace(":", "__", StringComparison.Ordinal)})");
+                problems.Add($"Nudge:{name} is required in Functions mode, where nothing is generated (app setting Nudge__{name.Replace(":", "__", StringComparison.Ordinal)})");
             }
             else if (value.Length < minLength)
             {
-                problems.Add($"Nudge:{name} must be at least {minLength} characters");
+                problems.Add($"Nudge:{name} must be at least {minLength} characters (it signs unsubscribe links)");
             }
 
             return value ?? "";
@@ -113,10 +127,8 @@ public sealed record Credentials(string SiteId, string ApiKey, string SegmentWri
             Require(configured.SegmentWriteKey, "Auth:SegmentWriteKey"),
             Require(configured.AdminKey, "Auth:AdminKey"),
             Require(configured.LinkKey, "Auth:LinkKey", 32));
-        return problems.Count == 0
-            ? result
-            : throw new InvalidOperationException("Functions mode takes its credentials from settings (Key Vault references in Azure); nothing is generated:"
-                + string.Concat(problems.Select(p => Environment.NewLine + "  - " + p)));
+        NudgeConfigurationException.ThrowIfAny(problems);
+        return result;
     }
 
     public override string ToString() => $"Credentials(site {SiteId}, secrets hidden)";

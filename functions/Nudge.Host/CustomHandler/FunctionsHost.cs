@@ -1,4 +1,5 @@
 using System.Globalization;
+using Nudge.Host.Hosting;
 
 namespace Nudge.Host.CustomHandler;
 
@@ -34,7 +35,7 @@ public static class FunctionsHost
     public const string AdminPublicPrefix = "/nudge-admin";
 
     /// <summary>The port of Functions mode, or null for the embedded server (neither variable set, or empty).</summary>
-    /// <exception cref="InvalidOperationException">The variable is set but is not a TCP port.</exception>
+    /// <exception cref="NudgeConfigurationException">The variable is set but is not a TCP port.</exception>
     public static int? Port(IConfiguration config)
     {
         foreach (var name in new[] { PortVariable, LegacyPortVariable })
@@ -48,7 +49,7 @@ public static class FunctionsHost
             // Port 0 (any free port) is accepted for tests; the host always passes a real one.
             return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port <= 65535
                 ? port
-                : throw new InvalidOperationException($"{name}: '{text}' is not a TCP port");
+                : throw new NudgeConfigurationException($"{name}: '{text}' is not a TCP port (0 to 65535)");
         }
 
         return null;

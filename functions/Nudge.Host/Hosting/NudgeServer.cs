@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Options;
@@ -48,7 +50,11 @@ public static class NudgeServer
     /// For `simulate`: embedded whatever the environment says, every channel in the sandbox (configured providers are
     /// ignored, so a simulation never sends), and no start-up banner.
     /// </param>
-    /// <exception cref="InvalidOperationException">A setting is missing or invalid; the message names it.</exception>
+    /// <exception cref="NudgeConfigurationException">Settings are missing or invalid; every problem is listed, each naming its setting.</exception>
+    /// <exception cref="NudgeSetupException">
+    /// The data folder is held by another Nudge process, or cannot be created or written; the store cannot be opened
+    /// (a SQLite file that is not a database, Cosmos DB refusing the store or lacking a container).
+    /// </exception>
     public static async Task<WebApplication> BuildAsync(string[] args, TimeProvider? time = null, Func<string, HttpMessageHandler?>? providerHandlers = null,
         Func<IStore, IStore>? wrapStore = null, bool simulation = false)
     {
@@ -73,50 +79,69 @@ public static class NudgeServer
             k.Limits.MaxRequestBodySize = functions ? MaxInvocationBytes : MaxRequestBytes;
         });
 
-        builder.Services.AddOptions<NudgeOptions>().Bind(builder.Configuration.GetSection(NudgeOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
-        var options = builder.Configuration.GetSection(NudgeOptions.Section).Get<NudgeOptions>() ?? new NudgeOptions();
-        var (journeys, engineOptions) = JourneySetup.Load(options.Journeys);
+        // Every setting is checked before anything is created (data folder, credentials, store), and every problem is
+        // reported at once, each by its full key. The options binding below is then known to succeed.
+        var problems = new List<string>();
+        if (!functions)
+        {
+            problems.AddRange(UrlProblems(builder.Configuration["urls"]));
+        }
+
+        var options = NudgeSettings.Read(builder.Configuration, problems);
+        builder.Services.AddOptions<NudgeOptions>().Bind(builder.Configuration.GetSection(NudgeOptions.Section));
+        var (journeys, engineOptions) = NudgeConfigurationException.Collect(problems, () => JourneySetup.Load(options.Journeys));
+        var fromSettings = functions ? NudgeConfigurationException.Collect(problems, () => Credentials.FromSettings(options.Auth)) : null;
+        if (functions)
+        {
+            problems.AddRange(FunctionsSettingsProblems(options));
+        }
+
+        problems.AddRange(StoreSetup.Problems(options));
+        problems.AddRange(DeliverySetup.Validate(builder.Configuration, options));
+        problems.AddRange(WebhookSettings.Validate(builder.Configuration));
+        problems.AddRange(TelemetrySetup.Validate(builder.Configuration, options.Telemetry));
+        NudgeConfigurationException.ThrowIfAny(problems);
+
         builder.AddNudgeTelemetry(options.Telemetry);
-        if (options.Alerts.Validate().Concat(options.ReportingWebhooks.Validate()).ToList() is { Count: > 0 } reportingProblems)
-        {
-            throw new InvalidOperationException("Reporting settings are invalid:" + string.Concat(reportingProblems.Select(p => Environment.NewLine + "  - " + p)));
-        }
-
-        if (options.Retention.Validate() is { Count: > 0 } retentionProblems)
-        {
-            throw new InvalidOperationException("Retention settings are invalid:" + string.Concat(retentionProblems.Select(p => Environment.NewLine + "  - " + p)));
-        }
-
-        if (options.RateLimits.Validate() is { Count: > 0 } limitProblems)
-        {
-            throw new InvalidOperationException("Rate limit settings are invalid:" + string.Concat(limitProblems.Select(p => Environment.NewLine + "  - " + p)));
-        }
-
         Credentials credentials;
         var generated = false;
         string? dataDir = null;
         FileStream? dataLock = null;
         if (functions)
         {
-            // Credentials and store settings are checked before anything is created: a misconfigured app fails at once, naming them.
-            credentials = Credentials.FromSettings(options.Auth);
-            ValidateFunctionsSettings(options);
-            StoreSetup.Validate(options);
+            credentials = fromSettings!;
             if (StoreSetup.UsesDataDir(options.Store))
             {
-                (dataDir, dataLock) = OpenDataDir(options.DataDir);
+                (dataDir, dataLock) = UsableDataDir(options.DataDir);
             }
         }
         else
         {
-            (dataDir, dataLock) = OpenDataDir(options.DataDir);
+            (dataDir, dataLock) = UsableDataDir(options.DataDir);
             credentials = Credentials.LoadOrCreate(options.Auth, dataDir, out generated);
         }
 
         time ??= TimeProvider.System;
-        var opened = await StoreSetup.OpenAsync(options, dataDir ?? "", time);
+        IStore opened;
+        SqliteWorkQueue? queue;
+        try
+        {
+            opened = await StoreSetup.OpenAsync(options, dataDir ?? "", time);
+            queue = functions ? null : await SqliteWorkQueue.OpenAsync(Path.Combine(dataDir!, "queue.db"), time);
+        }
+        catch (Exception e)
+        {
+            // A program that embeds Nudge may build again on the same folder once the problem is fixed.
+            dataLock?.Dispose();
+            if (StoreFailure(e, options, dataDir) is { } problem)
+            {
+                throw new NudgeSetupException(problem, e);
+            }
+
+            throw;
+        }
+
         var store = wrapStore?.Invoke(opened) ?? opened;
-        var queue = functions ? null : await SqliteWorkQueue.OpenAsync(Path.Combine(dataDir!, "queue.db"), time);
         var queueMeter = queue is not null && options.Telemetry.Otlp ? HostTelemetry.QueueDepth(queue) : null;
 
         var limits = new IngestLimits();
@@ -270,30 +295,72 @@ public static class NudgeServer
         return (dataDir, LockDataDir(dataDir));
     }
 
-    /// <summary>Settings only Functions mode needs; checked at start-up with every problem named.</summary>
-    private static void ValidateFunctionsSettings(NudgeOptions o)
+    /// <summary>
+    /// <see cref="OpenDataDir"/>, with what stops it (another process holds the folder, it cannot be created or
+    /// written) said in one line that names the setting.
+    /// </summary>
+    /// <exception cref="NudgeSetupException">The folder cannot be used.</exception>
+    private static (string DataDir, FileStream Lock) UsableDataDir(string configured)
+    {
+        try
+        {
+            return OpenDataDir(configured);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new NudgeSetupException($"Nudge:DataDir: cannot use the data folder {Path.GetFullPath(configured)} ({e.Message}); "
+                + "choose a folder this user can create and write, with --Nudge:DataDir or Nudge__DataDir", e);
+        }
+    }
+
+    /// <summary>Addresses in --urls (or ASPNETCORE_URLS) that Kestrel could not parse; it would only say so when starting, with a stack trace.</summary>
+    private static IEnumerable<string> UrlProblems(string? urls)
+    {
+        foreach (var url in (urls ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            string? problem = null;
+            try
+            {
+                Microsoft.AspNetCore.Http.BindingAddress.Parse(url);
+            }
+            catch (FormatException)
+            {
+                problem = $"urls: '{url}' is not an address to listen on such as http://127.0.0.1:7071 (--urls or ASPNETCORE_URLS, several separated by ;)";
+            }
+
+            if (problem is not null)
+            {
+                yield return problem;
+            }
+        }
+    }
+
+    /// <summary>
+    /// What stops the store or the queue from opening, in one line, when it is the machine's setup rather than a bug: a
+    /// SQLite file that is not a database or cannot be written, a Cosmos DB account that refuses the store or lacks a
+    /// container. Null for anything else (which keeps its stack trace).
+    /// </summary>
+    private static string? StoreFailure(Exception e, NudgeOptions o, string? dataDir) => e switch
+    {
+        Microsoft.Data.Sqlite.SqliteException s => $"Nudge:DataDir: the SQLite files in {dataDir} cannot be opened ({s.Message}); move them away or choose another folder",
+        Microsoft.Azure.Cosmos.CosmosException c => $"Nudge:Cosmos: Cosmos DB at {o.Cosmos.Endpoint} refused to open the store ({(int)c.StatusCode} {c.StatusCode}); "
+            + "check Nudge:Cosmos:Endpoint and Nudge:Cosmos:Key, or the app's managed identity and its data role",
+        InvalidOperationException { InnerException: Microsoft.Azure.Cosmos.CosmosException } => e.Message,
+        _ => null,
+    };
+
+    /// <summary>Settings only Functions mode needs, each problem named.</summary>
+    private static List<string> FunctionsSettingsProblems(NudgeOptions o)
     {
         var problems = new List<string>();
         if (string.IsNullOrEmpty(o.PublicBaseUrl))
         {
             // Unsubscribe links and Twilio callbacks would otherwise point at the handler's loopback port.
-            problems.Add("Nudge:PublicBaseUrl is required (app setting Nudge__PublicBaseUrl: the Function App's public https address)");
+            problems.Add("Nudge:PublicBaseUrl is required in Functions mode (app setting Nudge__PublicBaseUrl: the Function App's public https address)");
         }
 
-        if (o.Functions.MaxDeliveryCount is < 1 or > 2000)
-        {
-            problems.Add($"Nudge:Functions:MaxDeliveryCount: {o.Functions.MaxDeliveryCount} is not between 1 and 2000 (the Service Bus queues' MaxDeliveryCount)");
-        }
-
-        if (o.Functions.SweepLimit is < 1 or > 50_000)
-        {
-            problems.Add($"Nudge:Functions:SweepLimit: {o.Functions.SweepLimit} is not between 1 and 50000");
-        }
-
-        if (problems.Count > 0)
-        {
-            throw new InvalidOperationException("Functions mode settings are invalid:" + string.Concat(problems.Select(p => Environment.NewLine + "  - " + p)));
-        }
+        // Nudge:Functions:MaxDeliveryCount and SweepLimit carry [Range], checked with the other annotations.
+        return problems;
     }
 
     /// <summary>
@@ -309,8 +376,87 @@ public static class NudgeServer
         }
         catch (IOException e)
         {
-            throw new InvalidOperationException($"Another Nudge process is using the data folder {dataDir} ({e.Message}). Stop it or set Nudge:DataDir to another folder.", e);
+            // The exception's own text ("being used by another process") says no more than this.
+            throw new NudgeSetupException($"Another Nudge process is using the data folder {dataDir}; stop it, or set Nudge:DataDir to another folder", e);
         }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="app"/> until it is stopped, then disposes it. An address Kestrel cannot bind (in use, or
+    /// not allowed) stops start-up with one line naming it.
+    /// </summary>
+    /// <exception cref="NudgeSetupException">The address cannot be bound.</exception>
+    public static async Task RunAsync(WebApplication app)
+    {
+        try
+        {
+            // Probed first: once Kestrel fails to bind, the host has already logged the failure with a stack trace.
+            if (AddressInUse(app.Configuration["urls"]) is { } taken)
+            {
+                throw new NudgeSetupException($"Failed to bind to address {taken}: address already in use; stop what listens there, or choose another address with --urls or ASPNETCORE_URLS");
+            }
+
+            try
+            {
+                await app.StartAsync();
+            }
+            catch (IOException e)
+            {
+                // Kestrel's own message names the address: "Failed to bind to address http://127.0.0.1:7071: address already in use."
+                throw new NudgeSetupException($"{e.Message.TrimEnd('.')}; stop what listens there, or choose another address with --urls or ASPNETCORE_URLS", e);
+            }
+
+            await app.WaitForShutdownAsync();
+        }
+        finally
+        {
+            await app.DisposeAsync();
+        }
+    }
+
+    /// <summary>The first address in <paramref name="urls"/> with a fixed port that something on this machine already listens on; null when none.</summary>
+    private static string? AddressInUse(string? urls)
+    {
+        foreach (var url in (urls ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            Microsoft.AspNetCore.Http.BindingAddress address;
+            try
+            {
+                address = Microsoft.AspNetCore.Http.BindingAddress.Parse(url);
+            }
+            catch (FormatException)
+            {
+                continue;
+            }
+
+            // Host names other than localhost bind every interface in Kestrel; those and port 0 are left to it.
+            var ip = address.Host is "localhost" ? IPAddress.Loopback
+                : address.Host is "*" or "+" ? IPAddress.Any
+                : IPAddress.TryParse(address.Host.Trim('[', ']'), out var parsed) ? parsed : null;
+            if (address.IsUnixPipe || address.Port == 0 || ip is null)
+            {
+                continue;
+            }
+
+            try
+            {
+                using var probe = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                probe.Bind(new IPEndPoint(ip, address.Port));
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+            {
+                return url;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The banner's Channels line: each channel's provider, and the inbound webhooks on beside a sandbox.</summary>
+    private static string Channels(WebApplication app)
+    {
+        var webhooks = app.Services.GetRequiredService<WebhookSettings>();
+        return DeliverySetup.Describe(app.Services.GetRequiredService<SendStage>().Channels, webhooks.TwilioAuthToken is not null, webhooks.SendGridKey is not null);
     }
 
     /// <summary>The address the server bound (useful with port 0).</summary>
@@ -329,7 +475,7 @@ public static class NudgeServer
         {
             $"Nudge is listening on {url} (Azure Functions custom handler; store {store}; workers off; {Journeys(app)} from {Path.GetFullPath(o.Journeys.Dir)})",
             $"  Functions: {string.Join(", ", FunctionsHost.Functions)} (POST {url}/<function>)",
-            $"  Channels: {DeliverySetup.Describe(app.Services.GetRequiredService<SendStage>().Channels)}",
+            $"  Channels: {Channels(app)}",
         };
         Console.Out.WriteLine(string.Join(Environment.NewLine, lines));
         Console.Out.Flush();
@@ -346,7 +492,7 @@ public static class NudgeServer
             $"  Segment API:              {url}/v1/...       HTTP Basic  write key as user name (or writeKey in the body)",
             $"  Admin API:                {url}/admin/v1/... Authorization: Bearer <admin key>",
             $"  Dashboard:                {url}/dashboard    (asks for the admin key)",
-            $"  Channels: {DeliverySetup.Describe(app.Services.GetRequiredService<SendStage>().Channels)}",
+            $"  Channels: {Channels(app)}",
         };
         if (generated)
         {

@@ -18,26 +18,25 @@ public static partial class StoreSetup
     public static bool UsesDataDir(StoreOptions o) => string.Equals(o.Kind, Sqlite, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Checks the settings of the chosen store without opening anything, so start-up fails before any side effect.</summary>
-    /// <exception cref="InvalidOperationException">An unknown kind, or a missing setting (the message names it).</exception>
-    public static void Validate(NudgeOptions o)
+    /// <exception cref="NudgeConfigurationException">An unknown kind, or missing or invalid settings (each problem names its setting).</exception>
+    public static void Validate(NudgeOptions o) => NudgeConfigurationException.ThrowIfAny(Problems(o));
+
+    /// <summary>Every problem with the chosen store's settings, each naming its setting and app setting; empty when usable.</summary>
+    public static IReadOnlyList<string> Problems(NudgeOptions o)
     {
         if (UsesDataDir(o.Store))
         {
-            return;
+            return [];
         }
 
         if (!string.Equals(o.Store.Kind, Cosmos, StringComparison.OrdinalIgnoreCase))
         {
-            throw new InvalidOperationException($"Nudge:Store:Kind: '{o.Store.Kind}' is not a store; use '{Sqlite}' or '{Cosmos}'");
+            return [$"Nudge:Store:Kind: '{o.Store.Kind}' is not a store; use '{Sqlite}' or '{Cosmos}'"];
         }
 
         // The store lists every problem by its configuration key; the app setting a Function App needs is named beside it.
-        var problems = o.Cosmos.Validate();
-        if (problems.Count > 0)
-        {
-            throw new InvalidOperationException("Nudge:Store:Kind is cosmos, and its settings are not usable: "
-                + string.Join("; ", problems.Select(p => AppSettingName().Replace(p, m => $"{m.Value} (app setting {m.Value.Replace(":", "__")})", 1))));
-        }
+        return o.Cosmos.Validate()
+            .Select(p => AppSettingName().Replace(p, m => $"{m.Value} (app setting {m.Value.Replace(":", "__")})", 1) + " (Nudge:Store:Kind is cosmos)").ToList();
     }
 
     [GeneratedRegex(@"Nudge:Cosmos:\w+")]
@@ -47,7 +46,8 @@ public static partial class StoreSetup
     /// <param name="o">The Nudge settings (already checked by <see cref="Validate"/>).</param>
     /// <param name="dataDir">The full path of the data folder, for the SQLite file.</param>
     /// <param name="time">The clock the Cosmos store ages half-written index entries by.</param>
-    /// <exception cref="InvalidOperationException">The settings are invalid, or Cosmos DB refused the store (e.g. a container is missing).</exception>
+    /// <exception cref="NudgeConfigurationException">The settings are invalid.</exception>
+    /// <exception cref="InvalidOperationException">Cosmos DB refused the store (e.g. a container is missing).</exception>
     public static async Task<IStore> OpenAsync(NudgeOptions o, string dataDir, TimeProvider time)
     {
         Validate(o);

@@ -62,6 +62,20 @@ public static class Simulator
 
             return 0;
         }
+        catch (NudgeConfigurationException e)
+        {
+            foreach (var p in e.Problems)
+            {
+                await errors.WriteLineAsync("simulate: configuration error: " + p);
+            }
+
+            return BadInput;
+        }
+        catch (NudgeSetupException e)
+        {
+            await errors.WriteLineAsync("simulate: cannot start: " + e.Message);
+            return BadInput;
+        }
         finally
         {
             Directory.Delete(dataDir, recursive: true);

@@ -23,6 +23,36 @@ public static class TelemetrySetup
     /// <summary>Nudge's ActivitySource and Meter names.</summary>
     public static readonly string[] Sources = [HostTelemetry.Name, PipelineTelemetry.Name, DeliveryTelemetry.Name];
 
+    /// <summary>
+    /// Problems with the exporter's standard settings when export is on: the exporter would otherwise drop a malformed
+    /// endpoint or protocol without a word and send nothing. Endpoints are not quoted (they may carry credentials).
+    /// </summary>
+    public static IReadOnlyList<string> Validate(IConfiguration config, TelemetryOptions options)
+    {
+        var problems = new List<string>();
+        if (!options.Otlp)
+        {
+            return problems;
+        }
+
+        foreach (var signal in new[] { "", "TRACES_", "METRICS_" })
+        {
+            var endpoint = $"OTEL_EXPORTER_OTLP_{signal}ENDPOINT";
+            if (config[endpoint] is { Length: > 0 } url && !(Uri.TryCreate(url, UriKind.Absolute, out var u) && (u.Scheme == Uri.UriSchemeHttp || u.Scheme == Uri.UriSchemeHttps)))
+            {
+                problems.Add($"{endpoint} is not an absolute http(s) URL such as http://localhost:4317 (Nudge:Telemetry:Otlp is true)");
+            }
+
+            var protocol = $"OTEL_EXPORTER_OTLP_{signal}PROTOCOL";
+            if (config[protocol] is { Length: > 0 } name && name is not ("grpc" or "http/protobuf"))
+            {
+                problems.Add($"{protocol}: '{name}' is not grpc or http/protobuf (Nudge:Telemetry:Otlp is true)");
+            }
+        }
+
+        return problems;
+    }
+
     public static void AddNudgeTelemetry(this WebApplicationBuilder builder, TelemetryOptions options)
     {
         if (!options.Otlp)

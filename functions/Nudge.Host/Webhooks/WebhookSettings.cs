@@ -28,26 +28,13 @@ public sealed class WebhookSettings
     public string HelpReply { get; init; } = SmsOptions.DefaultHelpReply;
 
     /// <summary>Reads the settings.</summary>
-    /// <exception cref="InvalidOperationException">The SendGrid key is set but is not a base64 DER P-256 public key; the message names the setting.</exception>
+    /// <exception cref="NudgeConfigurationException">The SendGrid key is set but is not a base64 DER P-256 public key; the problem names the setting.</exception>
     public static WebhookSettings Load(IConfiguration config, NudgeOptions nudge, Uri? publicBaseUrl)
     {
-        ECDsa? key = null;
-        if (config[SendGridKeySetting] is { Length: > 0 } text)
+        var key = ReadSendGridKey(config, out var problem);
+        if (problem is not null)
         {
-            key = ECDsa.Create();
-            try
-            {
-                key.ImportSubjectPublicKeyInfo(Convert.FromBase64String(text.Trim()), out _);
-                if (key.KeySize != 256)
-                {
-                    throw new CryptographicException("not a P-256 key");
-                }
-            }
-            catch (Exception e) when (e is FormatException or CryptographicException)
-            {
-                key.Dispose();
-                throw new InvalidOperationException($"{SendGridKeySetting} must be the base64 DER public key (P-256) SendGrid shows for the signed Event Webhook", e);
-            }
+            throw new NudgeConfigurationException(problem);
         }
 
         var token = config[TwilioOptions.SectionName + ":AuthToken"];
@@ -58,6 +45,40 @@ public sealed class WebhookSettings
             PublicBaseUrl = publicBaseUrl,
             HelpReply = nudge.Sms.HelpReply,
         };
+    }
+
+    /// <summary>Every problem with the webhooks' own settings (the SendGrid key); empty when <see cref="Load"/> will succeed.</summary>
+    public static IReadOnlyList<string> Validate(IConfiguration config)
+    {
+        ReadSendGridKey(config, out var problem)?.Dispose();
+        return problem is null ? [] : [problem];
+    }
+
+    private static ECDsa? ReadSendGridKey(IConfiguration config, out string? problem)
+    {
+        problem = null;
+        if (config[SendGridKeySetting] is not { Length: > 0 } text)
+        {
+            return null;
+        }
+
+        var key = ECDsa.Create();
+        try
+        {
+            key.ImportSubjectPublicKeyInfo(Convert.FromBase64String(text.Trim()), out _);
+            if (key.KeySize == 256)
+            {
+                return key;
+            }
+        }
+        catch (Exception e) when (e is FormatException or CryptographicException)
+        {
+            // Described below; the parser's message is not used.
+        }
+
+        key.Dispose();
+        problem = $"{SendGridKeySetting} must be the base64 DER public key (P-256) SendGrid shows for the signed Event Webhook";
+        return null;
     }
 
     /// <summary>
