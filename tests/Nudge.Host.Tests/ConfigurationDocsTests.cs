@@ -1,8 +1,5 @@
-using System.Collections;
 using System.Globalization;
-using System.Reflection;
 using System.Text.RegularExpressions;
-using Nudge.Delivery;
 using Nudge.Host.Hosting;
 using Nudge.TestSupport;
 
@@ -58,85 +55,14 @@ public partial class ConfigurationDocsTests
         Assert.Contains(problems, p => p.StartsWith("Nudge:Journeys:Caps:{i}: missing", StringComparison.Ordinal));
     }
 
-    /// <summary>A setting as the code defines it; <see cref="Default"/> is checked only when <see cref="Simple"/>.</summary>
-    private sealed record CodeSetting(string Name, bool Simple, string? Default);
-
     /// <summary>A setting row of the doc: its line (1-based), environment variable cell and default cell.</summary>
     private sealed record DocRow(int Line, string Name, string Variable, string DefaultCell);
 
-    /// <summary>Every setting NudgeOptions binds, then every provider's, by full name.</summary>
-    private static List<CodeSetting> CodeSettings()
-    {
-        var settings = new List<CodeSetting>();
-        Walk(NudgeOptions.Section, new NudgeOptions(), settings);
-
-        // Providers are bound by DeliverySetup from their own sections; finding them by interface covers a new one.
-        var providers = typeof(IProviderOptions).Assembly.GetTypes()
-            .Where(t => typeof(IProviderOptions).IsAssignableFrom(t) && t is { IsClass: true, IsAbstract: false })
-            .OrderBy(t => t.FullName, StringComparer.Ordinal);
-        foreach (var type in providers)
-        {
-            var section = SectionOf(type) ?? throw new InvalidOperationException($"{type.Name} implements IProviderOptions but has no Section or SectionName constant");
-            Walk(section, Activator.CreateInstance(type)!, settings);
-        }
-
-        return settings;
-    }
-
-    private static void Walk(string prefix, object options, List<CodeSetting> into)
-    {
-        // A class that declares its own section must be reached at that section.
-        if (SectionOf(options.GetType()) is { } declared && declared != prefix)
-        {
-            throw new InvalidOperationException($"{options.GetType().Name} declares section {declared} but is bound at {prefix}");
-        }
-
-        // What the configuration binder sets: public instance properties with a public setter.
-        var properties = options.GetType().GetProperties(BindingFlags.Public | BindingFlags.Instance)
-            .Where(p => p.SetMethod is { IsPublic: true } && p.GetIndexParameters().Length == 0);
-        foreach (var p in properties)
-        {
-            var name = $"{prefix}:{p.Name}";
-            var type = Nullable.GetUnderlyingType(p.PropertyType) ?? p.PropertyType;
-            var value = p.GetValue(options);
-            if (IsSimple(type))
-            {
-                into.Add(new CodeSetting(name, true, Format(value)));
-            }
-            else if (typeof(IEnumerable).IsAssignableFrom(type))
-            {
-                // Lists bind one entry per index (Caps:0, Caps:1, ...); the doc names them with {i}.
-                into.Add(new CodeSetting(name + ":{i}", false, null));
-            }
-            else
-            {
-                Walk(name, value ?? Activator.CreateInstance(type)!, into);
-            }
-        }
-    }
-
-    private static string? SectionOf(Type type) =>
-        type.GetFields(BindingFlags.Public | BindingFlags.Static)
-            .Where(f => f.IsLiteral && f.FieldType == typeof(string) && f.Name is "Section" or "SectionName")
-            .Select(f => (string?)f.GetRawConstantValue())
-            .FirstOrDefault();
-
-    private static bool IsSimple(Type t) =>
-        t.IsPrimitive || t.IsEnum || t == typeof(string) || t == typeof(decimal) || t == typeof(TimeSpan) || t == typeof(Uri)
-        || t == typeof(DateTimeOffset) || t == typeof(Guid);
-
-    /// <summary>A default as the doc writes it: the configuration value that gives it, or null for unset (null or empty).</summary>
-    private static string? Format(object? value) => value switch
-    {
-        null or "" => null,
-        bool b => b ? "true" : "false",
-        TimeSpan t => t.ToString("c", CultureInfo.InvariantCulture),
-        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
-        _ => value.ToString(),
-    };
+    /// <summary>Every setting the options classes bind (the catalog start-up also checks keys against).</summary>
+    private static List<KnownSetting> CodeSettings() => [.. SettingsCatalog.All];
 
     /// <summary>Every difference between the code's settings and the doc's setting rows, each naming its setting (or line).</summary>
-    private static List<string> Differences(List<CodeSetting> code, string doc)
+    private static List<string> Differences(List<KnownSetting> code, string doc)
     {
         var problems = new List<string>();
         var rows = new List<DocRow>();

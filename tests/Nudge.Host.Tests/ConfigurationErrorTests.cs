@@ -58,6 +58,10 @@ public sealed class ConfigurationErrorTests
         new("Nudge:RateLimits:Admin", ["--Nudge:RateLimits:Admin:Burst=20000000"], ["Nudge:RateLimits:Admin:Burst"]),
         new("Nudge:RateLimits:AuthFailures", ["--Nudge:RateLimits:AuthFailures:PerSecond=ten"], ["Nudge:RateLimits:AuthFailures:PerSecond"]),
         new("Nudge:Workers", ["--Nudge:Workers:BatchSize=0"], ["Nudge:Workers:BatchSize"]),
+
+        // A misspelt setting would otherwise be ignored: it is named, with the one meant.
+        new("Nudge:Workers", ["--Nudge:Workers:BatchSzie=10"], ["Nudge:Workers:BatchSzie: no such setting (did you mean Nudge:Workers:BatchSize?)"]),
+        new("Nudge", ["--Nudge:Wrokers:Enabled=false"], ["Nudge:Wrokers:Enabled: no such setting (did you mean Nudge:Workers:Enabled?)"]),
         new("Nudge:Journeys", ["--Nudge:Journeys:DefaultTimeZone=Mars/Olympus_Mons"], ["Nudge:Journeys:DefaultTimeZone"]),
         new("Nudge:Journeys", ["--Nudge:Journeys:Caps:0=sms:lots"], ["Nudge:Journeys:Caps:0"]),
         new("Nudge:Store", ["--Nudge:Store:Kind=mongo"], ["Nudge:Store:Kind"]),
