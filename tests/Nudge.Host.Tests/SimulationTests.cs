@@ -201,6 +201,21 @@ public sealed class SimulationTests : IDisposable
     }
 
     [Fact]
+    public async Task AnInvalidJourneyFile_IsNamedWithItsLine_ExitCode2()
+    {
+        var journeys = Directory.CreateDirectory(Path.Combine(_dir, "journeys")).FullName;
+        File.WriteAllText(Path.Combine(journeys, "broken.yaml"), "id: broken\nversion: 1\ntrigger:\n  events: [add_to_cart]\nsteps:\n  - id: wait\n    delay: soon\n");
+
+        var (code, output, errors) = await SimulateAsync(Quickstart, "--Nudge:Journeys:Dir=" + journeys);
+
+        Assert.Equal(Simulator.BadInput, code);
+        Assert.Equal("", output);
+        Assert.StartsWith("simulate: configuration error: ", errors);
+        Assert.Contains("broken.yaml:7: steps[0].delay", errors);
+        Assert.DoesNotContain("   at ", errors);
+    }
+
+    [Fact]
     public async Task Usage_WithoutAScenario()
     {
         var (code, _, errors) = await SimulateAsync(null);

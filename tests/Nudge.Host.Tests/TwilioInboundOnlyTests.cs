@@ -47,7 +47,7 @@ public sealed class TwilioInboundOnlyTests : IAsyncLifetime
         await _server.AdvanceAsync(TimeSpan.FromMinutes(6));
         var key = (await _server.Store.ResolveAsync(new Identifier(IdentifierKind.Id, "inbound-a")))!;
         var sms = Assert.Single(await _server.Store.GetMessagesAsync(key, 10), m => m.Channel == Channel.Sms);
-        Assert.Equal(MessageStatus.Sent, sms.Status);
+        Assert.Equal(MessageStatus.Delivered, sms.Status);
         Assert.Equal(SandboxProvider.ProviderName, Assert.Single(sms.Deliveries).Provider);
 
         // A STOP signed with another key changes nothing; one signed with the auth token opts the number out.
