@@ -112,5 +112,10 @@ public sealed class AdminViewsEndToEndTests : IAsyncLifetime
         Assert.Null(e["delivery_rate"]);
         var sms = Channel(byChannel, "sms");
         Assert.Equal((true, 1.0), (sms["delivery_reported"]!.GetValue<bool>(), sms["delivery_rate"]!.GetValue<double>()));
+
+        // Nor does the delivery-rate alert rule watch it: its "delivered" would be opens and clicks.
+        var alerts = JsonNode.Parse(await s.Admin.GetStringAsync("/admin/v1/reports/alerts"))!["channels"]!.AsArray();
+        Assert.Contains(alerts, c => c!["channel"].Str() == "sms");
+        Assert.DoesNotContain(alerts, c => c!["channel"].Str() == "email");
     }
 }

@@ -15,7 +15,7 @@ namespace Nudge.Host.Reports;
 /// and a restart finds the drop already posted. A post that fails releases the claim so the next run tries again; a
 /// poster that dies after claiming leaves the claim to be taken over after <see cref="DeliveryAlerts.ClaimLease"/>.
 /// </summary>
-public sealed class DeliveryAlerter(IStore store, DeliveryReports reports, TimeProvider time, IOptions<NudgeOptions> options, ILogger<DeliveryAlerter> log)
+public sealed class DeliveryAlerter(IStore store, DeliveryReports reports, SendStage send, TimeProvider time, IOptions<NudgeOptions> options, ILogger<DeliveryAlerter> log)
 {
     /// <summary>Checkpoint of the last evaluation, so Function instances evaluate once per check interval between them.</summary>
     public const string LastRunCheckpoint = "alerts:last-run";
@@ -146,7 +146,9 @@ public sealed class DeliveryAlerter(IStore store, DeliveryReports reports, TimeP
             events.Add(e);
         }
 
-        return DeliveryAlerts.Evaluate(events, now, settings, reports.Rule);
+        // A channel whose provider never reports delivery (SMTP email, Twilio without status callbacks) has no delivery
+        // rate: its "delivered" would be opens and clicks, and a quiet week would look like a delivery outage.
+        return [.. DeliveryAlerts.Evaluate(events, now, settings, reports.Rule).Where(s => DeliveryReporting.Reported(send.Channels, s.Channel, s.Platform))];
     }
 
     private async Task<bool> PostAsync(JsonObject payload, CancellationToken ct)
