@@ -52,6 +52,10 @@ public sealed class ConfigurationErrorTests
         new("Nudge", ["--Nudge:DefaultPhoneRegion=usa"], ["Nudge:DefaultPhoneRegion"]),
         new("Nudge", ["--Nudge:PublicBaseUrl=nudge.example.com"], ["Nudge:PublicBaseUrl"]),
         new("Nudge:Auth", ["--Nudge:Auth:LinkKey=short-link-secret-value"], ["Nudge:Auth:LinkKey"], ["short-link-secret-value"]),
+
+        // App Service passes a Key Vault reference it cannot resolve through as text: never a credential.
+        new("Nudge:Auth", ["--Nudge:Auth:ApiKey=@Microsoft.KeyVault(VaultName=nudge-kv;SecretName=nudge-api-key)"],
+            ["Nudge:Auth:ApiKey: is an unresolved Key Vault reference"], ["SecretName=nudge-api-key"]),
         new("Nudge:RateLimits", ["--Nudge:RateLimits:Enabled=sometimes"], ["Nudge:RateLimits:Enabled"]),
         new("Nudge:RateLimits:Track", ["--Nudge:RateLimits:Track:PerSecond=0"], ["Nudge:RateLimits:Track:PerSecond"]),
         new("Nudge:RateLimits:Segment", ["--Nudge:RateLimits:Segment:Burst=1"], ["Nudge:RateLimits:Segment:Burst"]),

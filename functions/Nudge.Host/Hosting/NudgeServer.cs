@@ -88,6 +88,7 @@ public static class NudgeServer
         }
 
         problems.AddRange(SettingsCatalog.UnknownKeys(builder.Configuration));
+        problems.AddRange(SettingsCatalog.UnresolvedKeyVaultReferences(builder.Configuration));
         var options = NudgeSettings.Read(builder.Configuration, problems);
         builder.Services.AddOptions<NudgeOptions>().Bind(builder.Configuration.GetSection(NudgeOptions.Section));
         var (journeys, engineOptions) = NudgeConfigurationException.Collect(problems, () => JourneySetup.Load(options.Journeys));

@@ -50,6 +50,19 @@ public static class SettingsCatalog
         }
     }
 
+    /// <summary>
+    /// One problem per setting whose value is still an App Service Key Vault reference (<c>@Microsoft.KeyVault(...)</c>):
+    /// when App Service cannot resolve one (no access for the app's identity, a missing secret, a firewall) it passes the
+    /// reference through as the literal text, which must never become a credential. The reference is not quoted.
+    /// </summary>
+    public static IEnumerable<string> UnresolvedKeyVaultReferences(IConfiguration config) =>
+        config.AsEnumerable()
+            .Where(kv => kv.Value?.TrimStart().StartsWith("@Microsoft.KeyVault(", StringComparison.OrdinalIgnoreCase) == true)
+            .OrderBy(kv => kv.Key, StringComparer.OrdinalIgnoreCase)
+            .Select(kv => $"{kv.Key}: is an unresolved Key Vault reference (App Service could not read the secret: give the app's "
+                + "managed identity the Key Vault Secrets User role on the vault, check the secret exists and the vault's network "
+                + "rules let the app in); it is not used as the value");
+
     private static List<KnownSetting> Build()
     {
         var settings = new List<KnownSetting>();
