@@ -1,16 +1,19 @@
 using System.Globalization;
 using System.Net;
-using System.Net.Http.Headers;
-using System.Text;
-using System.Text.Json;
+using Twilio.Clients;
+using Twilio.Exceptions;
+using Twilio.Rest.Api.V2010.Account;
+using Twilio.Types;
 
 namespace Nudge.Delivery.Twilio;
 
 /// <summary>
-/// Sends SMS through Twilio's Messages API (POST {BaseUrl}/2010-04-01/Accounts/{AccountSid}/Messages.json, form-encoded,
-/// Basic auth). Every failure comes back as a <see cref="SendOutcome"/>; the only exception <see cref="SendAsync"/> throws is
-/// <see cref="OperationCanceledException"/> when the caller's token is cancelled. Thread-safe; keep one instance per
-/// configuration and dispose it with the host.
+/// Sends SMS through Twilio's Messages API with Twilio's own REST client (twilio-csharp <c>MessageResource</c>): it
+/// builds and signs the call (POST {BaseUrl}/2010-04-01/Accounts/{AccountSid}/Messages.json, form-encoded, Basic auth)
+/// and reads the answer, over <see cref="TwilioTransport"/>, which carries it on our HttpClient with our per-call
+/// timeout, <see cref="TwilioOptions.BaseUrl"/> and Retry-After. Every failure comes back as a <see cref="SendOutcome"/>; the
+/// only exception <see cref="SendAsync"/> throws is <see cref="OperationCanceledException"/> when the caller's token is
+/// cancelled. Thread-safe; keep one instance per configuration and dispose it with the host.
 /// </summary>
 /// <remarks>
 /// Twilio's Messages API has no idempotency key: a call that timed out may still have sent the SMS, so a retry after
@@ -18,11 +21,11 @@ namespace Nudge.Delivery.Twilio;
 /// </remarks>
 public sealed class TwilioProvider : ISmsProvider, IDisposable
 {
-    private readonly HttpClient http;
+    private readonly TwilioTransport transport;
+    private readonly TwilioRestClient client;
     private readonly TimeProvider time;
-    private readonly Uri messagesUri;
-    private readonly AuthenticationHeaderValue authorization;
-    private readonly KeyValuePair<string, string> sender;
+    private readonly PhoneNumber? from;
+    private readonly string? messagingServiceSid;
     private readonly decimal pricePerSegment;
     private readonly TimeSpan requestTimeout;
 
@@ -42,18 +45,11 @@ public sealed class TwilioProvider : ISmsProvider, IDisposable
         }
 
         this.time = time;
-        http = handler is null
-            ? new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5) }, disposeHandler: true)
-            : new HttpClient(handler, disposeHandler: false);
-        // Our own linked timeout governs each call, so HttpClient's must never fire first.
-        http.Timeout = Timeout.InfiniteTimeSpan;
-
-        messagesUri = new Uri($"{options.BaseUrl.TrimEnd('/')}/2010-04-01/Accounts/{options.AccountSid}/Messages.json");
-        authorization = new AuthenticationHeaderValue(
-            "Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{options.AccountSid}:{options.AuthToken}")));
-        sender = string.IsNullOrWhiteSpace(options.MessagingServiceSid)
-            ? new("From", options.From!)
-            : new("MessagingServiceSid", options.MessagingServiceSid);
+        transport = new TwilioTransport(new Uri(options.BaseUrl), handler);
+        client = new TwilioRestClient(options.AccountSid, options.AuthToken, options.AccountSid, null, transport, null);
+        (from, messagingServiceSid) = string.IsNullOrWhiteSpace(options.MessagingServiceSid)
+            ? (new PhoneNumber(options.From), (string?)null)
+            : ((PhoneNumber?)null, options.MessagingServiceSid);
         pricePerSegment = options.PricePerSegmentUsd;
         requestTimeout = TimeSpan.FromSeconds(options.RequestTimeoutSeconds);
     }
@@ -76,53 +72,62 @@ public sealed class TwilioProvider : ISmsProvider, IDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         var count = SmsSegments.Count(request.Body);
-
-        var fields = new List<KeyValuePair<string, string>>(4) { new("To", request.To), sender, new("Body", request.Body) };
-        if (request.StatusCallback is { } callback)
+        var create = new CreateMessageOptions(new PhoneNumber(request.To))
         {
-            fields.Add(new("StatusCallback", callback.AbsoluteUri));
-        }
+            From = from,
+            MessagingServiceSid = messagingServiceSid,
+            Body = request.Body,
+            StatusCallback = request.StatusCallback,
+        };
 
         using var timeout = new CancellationTokenSource(requestTimeout, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, timeout.Token);
+        var call = new TwilioTransport.Call(linked.Token);
         try
         {
-            using var message = new HttpRequestMessage(HttpMethod.Post, messagesUri) { Content = new FormUrlEncodedContent(fields) };
-            message.Headers.Authorization = authorization;
-            message.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
-            using var response = await http.SendAsync(message, HttpCompletionOption.ResponseHeadersRead, linked.Token);
-            var body = await response.Content.ReadAsStringAsync(linked.Token);
-            return Map(response, body, count);
+            using (TwilioTransport.Begin(call))
+            {
+                var message = await MessageResource.CreateAsync(create, client);
+                return SendOutcome.Sent(message.Sid) with { Segments = count.Segments, EstimatedCost = count.Segments * pricePerSegment };
+            }
         }
-        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        catch (Exception) when (ct.IsCancellationRequested)
         {
-            return SendOutcome.Transient(DeliveryReason.Timeout, $"no answer in {requestTimeout.TotalSeconds:0}s");
+            throw new OperationCanceledException(ct);
         }
-        catch (HttpRequestException ex)
+        catch (Exception) when (call.Response is { IsSuccess: true } accepted)
         {
-            return SendOutcome.Transient(DeliveryReason.ProviderUnavailable, "http_" + ex.HttpRequestError.ToString().ToLowerInvariant());
+            // Twilio took the message but its answer could not be read: it was accepted all the same, and a retry would send it twice.
+            return SendOutcome.Sent(TwilioTransport.SidOf(accepted.Body)) with { Segments = count.Segments, EstimatedCost = count.Segments * pricePerSegment };
         }
-        catch (IOException)
+        catch (ApiException e) when (call.Response is { } answered)
         {
-            return SendOutcome.Transient(DeliveryReason.ProviderUnavailable, "io_error");
+            return Map(answered, e.Code == 0 ? null : e.Code);
+        }
+        catch (Exception) when (call.Response is { } answered)
+        {
+            // An error answer the library could not read as Twilio's error JSON: judged by its status alone.
+            return Map(answered, null);
+        }
+        catch (Exception) when (call.Failure is { } failure)
+        {
+            return failure switch
+            {
+                OperationCanceledException => SendOutcome.Transient(DeliveryReason.Timeout, $"no answer in {requestTimeout.TotalSeconds:0}s"),
+                HttpRequestException h => SendOutcome.Transient(DeliveryReason.ProviderUnavailable, "http_" + h.HttpRequestError.ToString().ToLowerInvariant()),
+                _ => SendOutcome.Transient(DeliveryReason.ProviderUnavailable, "io_error"),
+            };
         }
     }
 
     /// <inheritdoc/>
-    public void Dispose() => http.Dispose();
+    public void Dispose() => transport.Dispose();
 
-    private SendOutcome Map(HttpResponseMessage response, string body, SmsSegmentCount count)
+    private SendOutcome Map(TwilioTransport.Answer response, int? code)
     {
-        var status = (int)response.StatusCode;
-        var (sid, code) = ReadBody(body);
-        if (response.IsSuccessStatusCode)
-        {
-            // Twilio took the message; a body we cannot read still means it was accepted, and a retry would send it twice.
-            return SendOutcome.Sent(sid) with { Segments = count.Segments, EstimatedCost = count.Segments * pricePerSegment };
-        }
-
+        var status = (int)response.Status;
         var detail = code?.ToString(CultureInfo.InvariantCulture) ?? $"http_{status}";
-        if (response.StatusCode == HttpStatusCode.TooManyRequests || code == TwilioErrors.TooManyRequests)
+        if (response.Status == HttpStatusCode.TooManyRequests || code == TwilioErrors.TooManyRequests)
         {
             return SendOutcome.RateLimited(RetryAfter.Read(response.Headers, time.GetUtcNow()), detail);
         }
@@ -137,35 +142,8 @@ public sealed class TwilioProvider : ISmsProvider, IDisposable
             return SendOutcome.Permanent(TwilioErrors.Reason(c), detail);
         }
 
-        return response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden
+        return response.Status is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden
             ? SendOutcome.Permanent(DeliveryReason.ProviderAuth, detail)
             : SendOutcome.Permanent(DeliveryReason.ProviderRejected, detail);
-    }
-
-    /// <summary>The message SID of a success body, or the error code of an error body; nulls when absent or not JSON.</summary>
-    private static (string? Sid, int? Code) ReadBody(string body)
-    {
-        try
-        {
-            using var doc = JsonDocument.Parse(body);
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
-            {
-                return (null, null);
-            }
-
-            var root = doc.RootElement;
-            var sid = root.TryGetProperty("sid", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null;
-            int? code = root.TryGetProperty("code", out var c) switch
-            {
-                true when c.ValueKind == JsonValueKind.Number && c.TryGetInt32(out var n) => n,
-                true when c.ValueKind == JsonValueKind.String && int.TryParse(c.GetString(), NumberStyles.None, CultureInfo.InvariantCulture, out var n) => n,
-                _ => null,
-            };
-            return (sid, code);
-        }
-        catch (JsonException)
-        {
-            return (null, null);
-        }
     }
 }

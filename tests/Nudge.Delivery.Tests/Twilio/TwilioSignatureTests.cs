@@ -20,13 +20,13 @@ public class TwilioSignatureTests
     ];
 
     [Fact]
-    public void Compute_TwilioDocsExample_MatchesPublishedSignature()
+    public void Independent_TwilioDocsExample_MatchesPublishedSignature()
     {
-        Assert.Equal("GvWf1cFY/Q7PnoempGyD5oXAezc=", TwilioSignature.Compute(DocsToken, DocsUrl, DocsParams));
+        Assert.Equal("GvWf1cFY/Q7PnoempGyD5oXAezc=", Independent(DocsToken, DocsUrl, DocsParams));
     }
 
     [Fact]
-    public void Compute_TwilioCsharpLibraryVector_MatchesItsTest()
+    public void Verify_TwilioCsharpLibraryVector_MatchesItsTest()
     {
         // twilio-csharp test/Twilio.Test/Security/RequestValidatorTest.cs: the same example with ...09 numbers.
         var p = new Dictionary<string, string>
@@ -38,12 +38,12 @@ public class TwilioSignatureTests
             ["Caller"] = "+14158675309",
         };
 
-        Assert.Equal("RSOYDt4T1cUTdK1PDd93/VVr8B8=", TwilioSignature.Compute(DocsToken, DocsUrl, p));
+        Assert.Equal("RSOYDt4T1cUTdK1PDd93/VVr8B8=", Independent(DocsToken, DocsUrl, p));
         Assert.True(TwilioSignature.Verify(DocsToken, DocsUrl, p, "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
     }
 
     [Fact]
-    public void Compute_InboundSmsForm_MatchesIndependentImplementation()
+    public void Verify_InboundSmsForm_AcceptsTheIndependentSignature_RejectsAnyChange()
     {
         var url = "https://nudge.example.com/webhooks/twilio/status?message_id=01JD%2Fx&b=ü";
         var form = new KeyValuePair<string, string>[]
@@ -53,12 +53,19 @@ public class TwilioSignatureTests
             new("Body", "Grüße 🎉 & STOP"),
             new("ErrorCode", ""),
             new("AccountSid", "AC0123456789abcdef0123456789abcdef"),
-            new("MediaUrl", "https://b.example/2"),
-            new("MediaUrl", "https://a.example/1"),
+            new("MediaUrl1", "https://b.example/2"),
+            new("MediaUrl0", "https://a.example/1"),
             new("aLower", "sorts after upper case"),
         };
 
-        Assert.Equal(Independent("token-xyz", url, form), TwilioSignature.Compute("token-xyz", url, form));
+        var signature = Independent("token-xyz", url, form);
+        Assert.True(TwilioSignature.Verify("token-xyz", url, form, signature));
+        Assert.False(TwilioSignature.Verify("token-xyz", url, form.Select(p => p.Key == "Body" ? new KeyValuePair<string, string>("Body", "Grüße 🎉 & START") : p), signature));
+        Assert.False(TwilioSignature.Verify("token-xyz", url.Replace("01JD%2Fx", "01JD%2Fy", StringComparison.Ordinal), form, signature));
+
+        // A name given twice is never Twilio's (media are MediaUrl0, MediaUrl1, ...): rejected whatever the signature.
+        var repeated = form.Append(new("MediaUrl0", "https://c.example/3")).ToArray();
+        Assert.False(TwilioSignature.Verify("token-xyz", url, repeated, Independent("token-xyz", url, repeated)));
     }
 
     [Fact]
@@ -88,19 +95,23 @@ public class TwilioSignatureTests
     {
         const string sig = "GvWf1cFY/Q7PnoempGyD5oXAezc=";
         var withPort = "https://mycompany.com:443/myapp.php?foo=1&bar=2";
-        var signedWithPort = TwilioSignature.Compute(DocsToken, withPort, DocsParams);
+        var signedWithPort = Independent(DocsToken, withPort, DocsParams);
 
         Assert.True(TwilioSignature.Verify(DocsToken, withPort, DocsParams, sig));
         Assert.True(TwilioSignature.Verify(DocsToken, DocsUrl, DocsParams, signedWithPort));
-        Assert.False(TwilioSignature.Verify(DocsToken, "https://mycompany.com:8443/myapp.php?foo=1&bar=2", DocsParams, sig));
+
+        // Twilio's validator drops any port the URL names before it compares (so :8443 passes too); the signature still
+        // binds the scheme, host, path and query.
+        Assert.True(TwilioSignature.Verify(DocsToken, "https://mycompany.com:8443/myapp.php?foo=1&bar=2", DocsParams, sig));
+        Assert.False(TwilioSignature.Verify(DocsToken, "https://mycompany.org:443/myapp.php?foo=1&bar=2", DocsParams, sig));
+        Assert.False(TwilioSignature.Verify(DocsToken, "https://mycompany.com:443/myapp.asp?foo=1&bar=2", DocsParams, sig));
     }
 
     [Fact]
-    public void Compute_ParamOrder_DoesNotMatter()
+    public void Verify_ParamOrder_DoesNotMatter()
     {
-        Assert.Equal(
-            TwilioSignature.Compute("t", "https://x.example/", DocsParams),
-            TwilioSignature.Compute("t", "https://x.example/", DocsParams.Reverse()));
+        var signature = Independent("t", "https://x.example/", DocsParams);
+        Assert.True(TwilioSignature.Verify("t", "https://x.example/", DocsParams.Reverse(), signature));
     }
 
     /// <summary>
