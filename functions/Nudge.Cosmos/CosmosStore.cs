@@ -174,7 +174,7 @@ public sealed partial class CosmosStore : IStore, IAsyncDisposable
         };
         configure?.Invoke(clientOptions);
         return string.IsNullOrEmpty(options.Key)
-            ? new CosmosClient(options.Endpoint, new DefaultAzureCredential(), clientOptions)
+            ? new CosmosClient(options.Endpoint, new ManagedIdentityCredential(ManagedIdentityId.SystemAssigned), clientOptions)
             : new CosmosClient(options.Endpoint, options.Key, clientOptions);
     }
 

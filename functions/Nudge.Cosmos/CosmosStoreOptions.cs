@@ -16,8 +16,10 @@ public sealed class CosmosStoreOptions
     public string? Endpoint { get; set; }
 
     /// <summary>
-    /// The account key. Empty or null: authenticate with managed identity (Azure.Identity's DefaultAzureCredential),
-    /// which is what the Bicep deployment sets up; a key is for the local emulator and for tools.
+    /// The account key. Empty or null: authenticate with the Function App's system-assigned managed identity
+    /// (Azure.Identity's ManagedIdentityCredential, which is what the Bicep deployment grants the data role to; not
+    /// DefaultAzureCredential, whose chain of local fallbacks has no place in Azure). A key is for the local emulator
+    /// and for tools.
     /// </summary>
     public string? Key { get; set; }
 
