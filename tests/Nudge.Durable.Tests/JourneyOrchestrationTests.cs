@@ -22,44 +22,17 @@ namespace Nudge.Durable.Tests;
 /// </summary>
 public sealed class JourneyOrchestrationTests : IAsyncLifetime
 {
-    /// <summary>A cart journey in seconds: email after 2 s, another 2 s later; a purchase of the cart exits it.</summary>
-    private const string Journey = """
-        id: cart_seconds
-        version: 1
-        name: Cart in seconds
-        trigger:
-          events: [add_to_cart]
-          where:
-            - { path: event.cart_id, op: exists }
-        reentry: every_time
-        exit:
-          - event: purchase
-            match: [cart_id]
-        steps:
-          - id: wait_first
-            delay: 2s
-          - id: first
-            send:
-              channel: email
-              email: { subject: "Your cart {{ event.cart_id }}", html: "<p>first</p>" }
-          - id: wait_second
-            delay: 2s
-          - id: second
-            send:
-              channel: email
-              email: { subject: "Still there", html: "<p>second</p>" }
-        """;
-
     /// <summary>
-    /// The same with an hour before the second email: an orchestration of it that finishes within the test's patience
+    /// A cart journey: an email 2 s after the trigger, another <paramref name="secondDelay"/> later; a purchase of the
+    /// cart exits it. With an hour before the second email, an orchestration that finishes within the test's patience
     /// was woken by the person's event, not by its timer.
     /// </summary>
-    private const string HourJourney = """
-        id: cart_hour
+    private static string Journey(string id, string trigger, string secondDelay) => $$$"""
+        id: {{{id}}}
         version: 1
-        name: Cart with an hour's wait
+        name: Cart {{{id}}}
         trigger:
-          events: [basket_add]
+          events: [{{{trigger}}}]
           where:
             - { path: event.cart_id, op: exists }
         reentry: every_time
@@ -74,7 +47,7 @@ public sealed class JourneyOrchestrationTests : IAsyncLifetime
               channel: email
               email: { subject: "Your cart {{ event.cart_id }}", html: "<p>first</p>" }
           - id: wait_second
-            delay: 1h
+            delay: {{{secondDelay}}}
           - id: second
             send:
               channel: email
@@ -95,7 +68,7 @@ public sealed class JourneyOrchestrationTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _store = await SqliteStore.OpenAsync(Path.Combine(_dir, "nudge.db"), durable: false);
-        var journeys = JourneyLoader.LoadAll([("cart_seconds.yaml", Journey), ("cart_hour.yaml", HourJourney)]);
+        var journeys = JourneyLoader.LoadAll([("cart_seconds.yaml", Journey("cart_seconds", "add_to_cart", "2s")), ("cart_hour.yaml", Journey("cart_hour", "basket_add", "1h"))]);
         var engine = new JourneyEngine(new EngineOptions(new FrequencyCaps([]), new Schedule("UTC", null)), new Templates());
 
         // As in the Functions runtime: the activity and process-event run apart, so timers re-read the person's events.
