@@ -141,6 +141,34 @@ public sealed class JourneyOrchestrationTests : IAsyncLifetime
         Assert.Equal(["first", "second"], (await _store.GetMessagesAsync(key, 10)).OrderBy(m => m.CreatedAt).Select(m => m.StepId));
     }
 
+    [Fact]
+    public async Task AThousandEntriesAtOnce_EachRunsBothStepsOnce()
+    {
+        const int shoppers = 1000;
+        var entries = new List<(string Instance, string Key)>(shoppers);
+        for (var n = 0; n < shoppers; n++)
+        {
+            entries.Add(await EnterAsync($"crowd-{n}", $"cart-{n}"));
+        }
+
+        foreach (var (instance, _) in entries)
+        {
+            await StartAsync(instance);
+        }
+
+        // Waited for one at a time: a thousand open waits would starve the client's channel.
+        foreach (var (instance, _) in entries)
+        {
+            Assert.Equal(OrchestrationRuntimeStatus.Completed, (await WaitAsync(JourneyOrchestration.InstanceIdOf(instance))).RuntimeStatus);
+        }
+
+        foreach (var (_, key) in entries)
+        {
+            Assert.Equal(InstanceStatus.Completed, Assert.Single(await _store.GetInstancesAsync(key)).Status);
+            Assert.Equal(["first", "second"], (await _store.GetMessagesAsync(key, 10)).OrderBy(m => m.CreatedAt).Select(m => m.StepId));
+        }
+    }
+
     private async Task<(string Instance, string ProfileKey)> EnterAsync(string customer, string cart, string trigger = "add_to_cart")
     {
         await ProcessAsync(Op(OpKind.Identify, customer) with { Attributes = new JsonObject { ["email"] = $"{customer}@example.com" } });
