@@ -98,6 +98,26 @@ public sealed partial class NudgeProcess : IAsyncDisposable
     /// <summary>Waits until the child has exited (e.g. a launcher whose own child was stopped).</summary>
     public Task WaitForExitAsync(CancellationToken ct = default) => _process.WaitForExitAsync(ct);
 
+    /// <summary>
+    /// Waits until its output holds <paramref name="text"/>: lines after the "listening" one (the rest of the banner)
+    /// arrive on the reader thread a little later. Up to a minute, for a loaded machine; false if it never came.
+    /// </summary>
+    public async Task<bool> WaitForOutputAsync(string text)
+    {
+        var waited = Stopwatch.StartNew();
+        while (!Output.Contains(text, StringComparison.Ordinal))
+        {
+            if (waited.Elapsed > TimeSpan.FromMinutes(1) || HasExited)
+            {
+                return Output.Contains(text, StringComparison.Ordinal);
+            }
+
+            await Task.Delay(20);
+        }
+
+        return true;
+    }
+
     /// <summary>Stops it by its PID (SIGKILL) if it still runs.</summary>
     public async ValueTask DisposeAsync()
     {

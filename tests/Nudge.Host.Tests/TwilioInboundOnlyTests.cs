@@ -83,7 +83,7 @@ public sealed class TwilioInboundOnlyTests : IAsyncLifetime
         {
             await using var p = await NudgeProcess.StartAsync(dir, "--Nudge:Providers:Twilio:AuthToken=abc");
 
-            Assert.Contains("SMS -> sandbox (Twilio inbound webhooks on)", p.Output, StringComparison.Ordinal);
+            Assert.True(await p.WaitForOutputAsync("SMS -> sandbox (Twilio inbound webhooks on)"), p.Output);
         }
         finally
         {
