@@ -465,8 +465,10 @@ public static class NudgeServer
     public static Uri BaseAddress(WebApplication app) =>
         new(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
 
-    private static string Journeys(WebApplication app) =>
-        app.Services.GetRequiredService<JourneyRuntime>().Journeys.Count is var n && n == 1 ? "1 journey" : $"{n} journeys";
+    /// <summary>"1 journey", "7 journeys": a count with its noun, for the banners and the simulation's timeline.</summary>
+    internal static string Count(int n, string one, string many) => n == 1 ? $"1 {one}" : $"{n} {many}";
+
+    private static string Journeys(WebApplication app) => Count(app.Services.GetRequiredService<JourneyRuntime>().Journeys.Count, "journey", "journeys");
 
     private static void AnnounceFunctions(WebApplication app, string? dataDir)
     {

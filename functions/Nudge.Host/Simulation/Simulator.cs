@@ -100,7 +100,7 @@ public static class Simulator
             var shown = Path.GetRelativePath(Environment.CurrentDirectory, journeysDir);
             shown = shown.StartsWith("..", StringComparison.Ordinal) || Path.IsPathRooted(shown) ? journeysDir : shown;
             await output.WriteLineAsync(
-                $"Simulating {scenario.File} against {runtime.Journeys.Count} {Plural(runtime.Journeys.Count, "journey")} from {shown}");
+                $"Simulating {scenario.File} against {NudgeServer.Count(runtime.Journeys.Count, "journey", "journeys")} from {shown}");
             await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
                 $"Virtual clock from {start:dddd yyyy-MM-dd HH:mm} UTC; every channel is the sandbox, so nothing is sent."));
             if (scenario.Description is { } d)
@@ -188,8 +188,6 @@ public static class Simulator
             await app.DisposeAsync();
         }
     }
-
-    internal static string Plural(int n, string word) => n == 1 ? word : word + "s";
 
     /// <summary>Moves the virtual clock and runs the stages at each moment, exactly as the embedded workers would.</summary>
     private sealed class Driver(WebApplication app, SimulationClock clock, Func<Task> afterEach)
@@ -346,9 +344,9 @@ internal static class Timeline
             .ToList();
         var channels = byChannel.Count == 0 ? "" : " (" + string.Join(", ", byChannel.Select(kv => $"{kv.Key} {kv.Value}")) + ")";
         var endText = ends.Count == 0 ? "" : "; ended: " + string.Join(", ", ends.Select(kv => $"{kv.Key} {kv.Value}"));
-        var summary = $"{sent} {Simulator.Plural(sent, "message")} sent{channels}, {notSent} not sent; "
-            + $"{entered} journey {Simulator.Plural(entered, "entry")}{endText}.";
-        return (entries, summary.Replace("journey entrys", "journey entries", StringComparison.Ordinal));
+        var summary = $"{NudgeServer.Count(sent, "message", "messages")} sent{channels}, {notSent} not sent; "
+            + $"{NudgeServer.Count(entered, "journey entry", "journey entries")}{endText}.";
+        return (entries, summary);
     }
 
     /// <summary>Time since the start as +h:mm (hours count on past a day, so the gaps between lines read at a glance).</summary>
